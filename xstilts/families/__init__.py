@@ -1,0 +1,81 @@
+"""Task families: how a kind of task becomes features, which head it trains, how outputs decode.
+
+jiant's idea, kept small: a task is examples + featurisation + head. Each family module
+defines one `Family` record; `get_family(name)` finds it. A new family is a new module and
+one line in `_FAMILY_MODULES`.
+
+Contracts every family keeps (the engine and the evaluation loop rely on them):
+- `featurize(spec, examples, tokenizer, max_length)` returns a list of feature dicts, each with
+  `input_ids` (list[int], or list of lists for multiple choice), `example_index` (position of
+  its example in `examples`; several features may share one when a long input is windowed)
+  and `length` (the padded length it needs: the longest sequence in the feature).
+  Nothing is silently truncated away: long inputs are windowed or the error says why.
+- `collate(features, pad_id)` pads to the longest feature of the batch (dynamic padding) and
+  returns tensors: `input_ids`, `attention_mask` plus the family's own fields (labels ...).
+- `make_head(spec, encoder)` builds the task head; `head(hidden_states, batch)` returns a
+  `HeadOutput` whose `outputs` are per-feature tensors (first dimension = features).
+- `decode(spec, examples, features, outputs)` turns per-feature outputs (numpy arrays, in
+  feature order) into one prediction per example id, in the form the task's metric expects.
+- `gold(spec, example)` gives that example's gold answer in the same form.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+import torch
+
+from xstilts.errors import ConfigError
+
+
+@dataclass
+class HeadOutput:
+    """What a head returns: the mean training loss (None without labels) and per-feature outputs."""
+
+    loss: torch.Tensor | None
+    outputs: dict[str, torch.Tensor]
+
+
+@dataclass(frozen=True)
+class Family:
+    """One task family: featuriser, collator, head factory, decoder and gold extractor."""
+
+    name: str
+    featurize: Callable[..., list[dict[str, Any]]]
+    collate: Callable[[list[dict[str, Any]], int], dict[str, torch.Tensor]]
+    make_head: Callable[..., torch.nn.Module]
+    decode: Callable[..., dict[str, Any]]
+    gold: Callable[..., Any]
+
+
+_FAMILY_MODULES = {
+    "pair_classification": "xstilts.families.pair",
+    "multiple_choice": "xstilts.families.multiple_choice",
+    "span_qa": "xstilts.families.span_qa",
+    "tagging": "xstilts.families.tagging",
+    "mlm": "xstilts.families.mlm",
+}
+
+
+def get_family(name: str) -> Family:
+    """The Family record for `name` (imported on first use)."""
+    if name not in _FAMILY_MODULES:
+        raise ConfigError(f"unknown task family {name!r}; known: {', '.join(_FAMILY_MODULES)}")
+    return importlib.import_module(_FAMILY_MODULES[name]).FAMILY
+
+
+def pad_2d(rows: Sequence[Sequence[int]], pad: int) -> torch.Tensor:
+    """Right-pad integer rows to the longest one (dynamic padding)."""
+    width = max(len(r) for r in rows)
+    out = torch.full((len(rows), width), pad, dtype=torch.long)
+    for i, r in enumerate(rows):
+        out[i, : len(r)] = torch.as_tensor(r, dtype=torch.long)
+    return out
+
+
+def encoder_inputs(features: list[dict[str, Any]], pad_id: int) -> dict[str, torch.Tensor]:
+    """`input_ids` and `attention_mask` for a batch of single-sequence features."""
+    ids = pad_2d([f["input_ids"] for f in features], pad_id)
+    return {"input_ids": ids, "attention_mask": (ids != pad_id).long()}

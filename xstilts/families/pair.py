@@ -1,0 +1,76 @@
+"""Sentence-pair (or single-sentence) classification: NLI, paraphrase detection."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from xstilts.families import Family, HeadOutput, encoder_inputs
+from xstilts.tasks.base import PairExample, TaskSpec
+
+
+def featurize(
+    spec: TaskSpec, examples: Sequence[PairExample], tokenizer, max_length: int
+) -> list[dict[str, Any]]:
+    """Tokenise each pair as `<s> a </s></s> b </s>`, truncating the longer text first.
+
+    Truncation is the standard treatment for classification (the label belongs to the pair,
+    not to a span), so unlike tagging and QA nothing needs windowing here.
+    """
+    enc = tokenizer(
+        [e.text_a for e in examples],
+        [e.text_b for e in examples] if examples and examples[0].text_b is not None else None,
+        truncation="longest_first",
+        max_length=max_length,
+    )
+    return [
+        {"input_ids": ids, "label": e.label, "example_index": i, "length": len(ids)}
+        for i, (e, ids) in enumerate(zip(examples, enc["input_ids"]))
+    ]
+
+
+def collate(features: list[dict[str, Any]], pad_id: int) -> dict[str, torch.Tensor]:
+    batch = encoder_inputs(features, pad_id)
+    batch["labels"] = torch.tensor([f["label"] for f in features], dtype=torch.long)
+    return batch
+
+
+class PairClassificationHead(nn.Module):
+    """RoBERTa's classification head: <s> state -> dropout -> dense+tanh -> dropout -> labels."""
+
+    def __init__(self, hidden_size: int, num_labels: int, dropout: float):
+        super().__init__()
+        self.dense = nn.Linear(hidden_size, hidden_size)
+        self.dropout = nn.Dropout(dropout)
+        self.out_proj = nn.Linear(hidden_size, num_labels)
+
+    def forward(self, hidden: torch.Tensor, batch: dict[str, torch.Tensor]) -> HeadOutput:
+        x = self.dropout(hidden[:, 0])
+        x = torch.tanh(self.dense(x))
+        logits = self.out_proj(self.dropout(x))
+        labels = batch.get("labels")
+        loss = None
+        if labels is not None and bool((labels >= 0).any()):
+            loss = nn.functional.cross_entropy(logits.float(), labels, ignore_index=-1)
+        return HeadOutput(loss=loss, outputs={"logits": logits})
+
+
+def make_head(spec: TaskSpec, encoder) -> nn.Module:
+    cfg = encoder.config
+    return PairClassificationHead(cfg.hidden_size, spec.num_labels, cfg.hidden_dropout_prob)
+
+
+def decode(spec: TaskSpec, examples, features, outputs: dict[str, np.ndarray]) -> dict[str, str]:
+    """The arg-max label name per example (one feature per example in this family)."""
+    best = outputs["logits"].argmax(-1)
+    return {examples[f["example_index"]].id: spec.labels[int(b)] for f, b in zip(features, best)}
+
+
+def gold(spec: TaskSpec, example: PairExample) -> str | None:
+    return spec.labels[example.label] if example.label >= 0 else None
+
+
+FAMILY = Family("pair_classification", featurize, collate, make_head, decode, gold)

@@ -35,6 +35,9 @@ from xstilts.tasks.languages import official_languages
 logger = logging.getLogger(__name__)
 
 Metric = Callable[..., dict[str, float]]
+AnswerTexts = Mapping[str, str]  # QA predictions: question id -> answer text ("" = no answer)
+GoldAnswers = Mapping[str, Sequence[str]]  # QA golds: question id -> acceptable answer texts
+TagLists = Mapping[str, Sequence[str]]  # tagging: sentence id -> one tag per token
 
 
 class _Missing:
@@ -48,7 +51,7 @@ _MISSING = _Missing()
 
 
 def _aligned(metric: str, predictions: Mapping[str, Any], golds: Mapping[str, Any]) -> list:
-    """(gold, prediction, id) per gold example, in gold order; absent predictions become _MISSING."""
+    """(gold, prediction, id) per gold example in gold order; absent predictions are _MISSING."""
     if not golds:
         raise DataError(f"{metric}: there are no gold examples to score")
     missing = [key for key in golds if key not in predictions]
@@ -66,16 +69,20 @@ def _aligned(metric: str, predictions: Mapping[str, Any], golds: Mapping[str, An
 # ---------------------------------------------------------------------------------------------
 
 
-def accuracy(predictions: Mapping[str, Any], golds: Mapping[str, Any], language=None) -> dict:
-    """Share of examples whose predicted label equals the gold label (XNLI, PAWS-X, XCOPA)."""
-    rows = _aligned("accuracy", predictions, golds)
+def _accuracy(metric: str, predictions: Mapping[str, Any], golds: Mapping[str, Any]) -> dict:
+    rows = _aligned(metric, predictions, golds)
     unlabelled = [key for gold, _, key in rows if gold is None]
     if unlabelled:
         raise DataError(
-            f"accuracy: {len(unlabelled)} gold examples have no label (e.g. {unlabelled[0]!r}); "
+            f"{metric}: {len(unlabelled)} gold examples have no label (e.g. {unlabelled[0]!r}); "
             "score a split with gold labels (XTREME's test labels are hidden: use dev)"
         )
     return {"accuracy": 100.0 * sum(pred == gold for gold, pred, _ in rows) / len(rows)}
+
+
+def accuracy(predictions: Mapping[str, Any], golds: Mapping[str, Any], language=None) -> dict:
+    """Share of examples whose predicted label equals the gold label (XNLI, PAWS-X, XCOPA)."""
+    return _accuracy("accuracy", predictions, golds)
 
 
 def tatoeba(predictions: Mapping[str, int], golds: Mapping[str, int], language=None) -> dict:
@@ -86,7 +93,7 @@ def tatoeba(predictions: Mapping[str, int], golds: Mapping[str, int], language=N
                 raise DataError(
                     f"tatoeba: {what} for {key!r} is {value!r}; expected an integer index"
                 )
-    return accuracy(predictions, golds)
+    return _accuracy("tatoeba", predictions, golds)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -112,7 +119,7 @@ _CJK = re.compile("[\u4e00-\u9fa5]")
 
 
 def _is_mlqa_punctuation(ch: str) -> bool:
-    """MLQA's punctuation: every Unicode P* character plus ASCII punctuation (which has $+<=>^`|~)."""
+    """MLQA's punctuation: Unicode P* characters plus ASCII punctuation (which adds $+<=>^`|~)."""
     return ch in _ASCII_PUNCTUATION or unicodedata.category(ch).startswith("P")
 
 
@@ -168,7 +175,9 @@ def _token_f1(pred_tokens: list[str], gold_tokens: list[str]) -> float:
 def _check_qa_inputs(metric: str, rows: list) -> None:
     for gold, pred, key in rows:
         if isinstance(gold, str) or not all(isinstance(g, str) for g in gold):
-            raise DataError(f"{metric}: gold for {key!r} is {gold!r}; expected a list of answer texts")
+            raise DataError(
+                f"{metric}: gold for {key!r} is {gold!r}; expected a list of answer texts"
+            )
         if pred is not _MISSING and not isinstance(pred, str):
             raise DataError(f"{metric}: prediction for {key!r} is {pred!r}; expected answer text")
 
@@ -193,20 +202,22 @@ def _span_qa(metric: str, predictions, golds, language: str | None) -> dict:
     return {"exact_match": 100.0 * exact / len(rows), "f1": 100.0 * f1 / len(rows)}
 
 
-def squad(predictions: Mapping[str, str], golds: Mapping[str, Sequence[str]], language=None) -> dict:
+def squad(predictions: AnswerTexts, golds: GoldAnswers, language=None) -> dict:
     """SQuAD v1.1 exact match and token F1 (English normalisation, used by XTREME for every
     XQuAD and TyDiQA language). Golds: id -> list of acceptable answer texts."""
     return _span_qa("squad", predictions, golds, None)
 
 
-def mlqa(predictions: Mapping[str, str], golds: Mapping[str, Sequence[str]], language: str | None = None) -> dict:
+def mlqa(predictions: AnswerTexts, golds: GoldAnswers, language: str | None = None) -> dict:
     """MLQA exact match and F1 with the normalisation of `language`, the context language."""
     if language is None:
-        raise ConfigError(f"the mlqa metric needs the context language (one of {', '.join(MLQA_LANGUAGES)})")
+        raise ConfigError(
+            f"the mlqa metric needs the context language (one of {', '.join(MLQA_LANGUAGES)})"
+        )
     return _span_qa("mlqa", predictions, golds, language)
 
 
-def squad_v2(predictions: Mapping[str, str], golds: Mapping[str, Sequence[str]], language=None) -> dict:
+def squad_v2(predictions: AnswerTexts, golds: GoldAnswers, language=None) -> dict:
     """SQuAD v2.0 exact match and F1 with no-answer questions, plus the HasAns/NoAns breakdown.
 
     A gold with no answers is unanswerable; an empty prediction string means "no answer".
@@ -256,6 +267,8 @@ def _tag_rows(metric: str, predictions, golds, fill) -> tuple[list[list], list[l
     """Gold and predicted tag lists in gold order; a missing sentence is filled with `fill`."""
     y_true, y_pred = [], []
     for gold, pred, key in _aligned(metric, predictions, golds):
+        if gold is None:
+            raise DataError(f"{metric}: example {key!r} has no gold tags (an unlabelled split?)")
         gold = list(gold)
         pred = [fill] * len(gold) if pred is _MISSING else list(pred)
         if len(pred) != len(gold):
@@ -281,7 +294,7 @@ def _seqeval_0x_tag(tag: str) -> str:
     return f"{tag[0]}-{tag.rsplit('-', 1)[-1]}"
 
 
-def span_f1(predictions: Mapping[str, Sequence[str]], golds: Mapping[str, Sequence[str]], language=None) -> dict:
+def span_f1(predictions: TagLists, golds: TagLists, language=None) -> dict:
     """Micro span precision/recall/F1 with seqeval's default (lenient IOB) chunking, as XTREME's
     evaluate.py computes it for PAN-X and UD-POS.
 
@@ -300,10 +313,14 @@ def span_f1(predictions: Mapping[str, Sequence[str]], golds: Mapping[str, Sequen
         # (it then scores 0, as XTREME does).
         warnings.simplefilter("ignore")
         precision, recall, f1, _ = precision_recall_fscore_support(y_true, y_pred, average="micro")
-    return {"f1": 100.0 * float(f1), "precision": 100.0 * float(precision), "recall": 100.0 * float(recall)}
+    return {
+        "f1": 100.0 * float(f1),
+        "precision": 100.0 * float(precision),
+        "recall": 100.0 * float(recall),
+    }
 
 
-def tagging_accuracy(predictions: Mapping[str, Sequence[str]], golds: Mapping[str, Sequence[str]], language=None) -> dict:
+def tagging_accuracy(predictions: TagLists, golds: TagLists, language=None) -> dict:
     """Share of tokens tagged correctly (CCG supertagging validation)."""
     y_true, y_pred = _tag_rows("tagging_accuracy", predictions, golds, _MISSING)
     if not any(y_true):
@@ -387,7 +404,9 @@ XTREME_TASK_METRICS: dict[str, str] = {
 def get_metric(name: str) -> Metric:
     """The metric function registered as `name`; unknown names list the nearest ones."""
     if name not in METRICS:
-        raise ConfigError(f"unknown metric {name!r}{nearest(name, sorted(METRICS))}; known: {', '.join(METRICS)}")
+        raise ConfigError(
+            f"unknown metric {name!r}{nearest(name, sorted(METRICS))}; known: {', '.join(METRICS)}"
+        )
     return METRICS[name]
 
 

@@ -104,7 +104,7 @@ class _FieldTranslator:
         missing = sorted((s for s in unique if s not in done), key=len)  # similar lengths batch together
         size = max(1, self.backend.batch_size)
         desc = f"translate {self.stats.src}->{self.stats.tgt} ({self.backend.name})"
-        with tqdm(total=len(missing), unit="sent", desc=desc, disable=not self.progress) as bar:
+        with tqdm(total=len(missing), unit="sent", desc=desc, disable=not (self.progress and missing)) as bar:
             for i in range(0, len(missing), size):
                 batch = missing[i : i + size]
                 out = self.backend.translate(batch, self.stats.src, self.stats.tgt)
@@ -140,76 +140,75 @@ def _find(haystack: str, needle: str | None) -> Answer | None:
     return Answer(text=m.group(0), start=m.start()) if m else None
 
 
-def _translate_qa(examples: list[SpanQAExample], fields: _FieldTranslator, markers: SpanMarkers,
-                  stats: TranslationStats) -> list[SpanQAExample | None]:
-    """Translated QA examples (None where the answer was lost), answers re-anchored."""
-    # Unanswerable examples, and contexts that contain the marker strings themselves, go
-    # unmarked (the latter then rely on the answer search).
-    marked = [bool(ex.answers) and not markers.occurs_in(ex.context) for ex in examples]
-    contexts = fields([
-        markers.mark(ex.context, ex.answers[0].start, ex.answers[0].start + len(ex.answers[0].text))
-        if m else ex.context
-        for ex, m in zip(examples, marked)
-    ])
-    questions = fields([ex.question for ex in examples])
+def _source_fields(ex: TranslatableExample, markers: SpanMarkers) -> tuple[list[str | None], bool]:
+    """The texts of an example to translate, in a fixed order, and whether an answer is marked.
 
-    # First answers from the markers; everything else needs its answer text translated.
-    first: list[Answer | None] = []
-    clean: list[str] = []
-    for ctx, m in zip(contexts, marked):
-        got = recover_span(ctx, markers) if m else None
+    Unanswerable QA examples, and contexts that contain the marker strings themselves, go
+    unmarked (the latter then rely on the answer search).
+    """
+    if isinstance(ex, PairExample):
+        return [ex.text_a, ex.text_b], False
+    if isinstance(ex, MultipleChoiceExample):
+        return [ex.context, ex.question, *ex.choices], False
+    if ex.answers and not markers.occurs_in(ex.context):
+        a = ex.answers[0]
+        return [markers.mark(ex.context, a.start, a.start + len(a.text)), ex.question], True
+    return [ex.context, ex.question], False
+
+
+def _rebuild(ex: TranslatableExample, texts: list, tgt: str, answers: tuple[Answer, ...] = ()):
+    """`ex` with translated texts (in `_source_fields` order) and a language-suffixed id."""
+    new_id = f"{ex.id}@{tgt}"
+    if isinstance(ex, PairExample):
+        return PairExample(id=new_id, text_a=texts[0], text_b=texts[1], label=ex.label)
+    if isinstance(ex, MultipleChoiceExample):
+        return MultipleChoiceExample(id=new_id, context=texts[0], question=texts[1],
+                                     choices=tuple(texts[2:]), label=ex.label)
+    return SpanQAExample(id=new_id, question=texts[1], context=texts[0], answers=answers, title=ex.title)
+
+
+def _reanchor_answers(
+    examples: Sequence[TranslatableExample],
+    translated: list[list],
+    marked: list[bool],
+    fields: _FieldTranslator,
+    markers: SpanMarkers,
+    stats: TranslationStats,
+) -> dict[int, tuple[Answer, ...] | None]:
+    """Answers of each answerable QA example in its translated context (None: not recovered).
+
+    Also replaces each marked translated context in `translated` by its marker-free text.
+    """
+    first: dict[int, Answer | None] = {}
+    for i, ex in enumerate(examples):
+        if not isinstance(ex, SpanQAExample) or not ex.answers:
+            continue
+        got = recover_span(translated[i][0], markers) if marked[i] else None
         if got:
-            clean.append(got[0])
-            first.append(Answer(text=got[0][got[1] : got[2]], start=got[1]))
+            translated[i][0] = got[0]
+            first[i] = Answer(text=got[0][got[1] : got[2]], start=got[1])
         else:
-            clean.append(markers.strip(ctx) if m else ctx)
-            first.append(None)
-    need = [(i, k) for i, ex in enumerate(examples) for k in range(len(ex.answers))
-            if k > 0 or first[i] is None]
+            translated[i][0] = markers.strip(translated[i][0]) if marked[i] else translated[i][0]
+            first[i] = None
+    # Everything the markers did not give: translate the answer text alone and search for it.
+    need = [(i, k) for i in first for k in range(len(examples[i].answers)) if k or first[i] is None]
     answer_texts = fields([examples[i].answers[k].text for i, k in need])
-    found = {ik: _find(clean[ik[0]], t) for ik, t in zip(need, answer_texts)}
+    found = {ik: _find(translated[ik[0]][0], t) for ik, t in zip(need, answer_texts)}
 
-    out: list[SpanQAExample | None] = []
-    for i, (ex, ctx, q) in enumerate(zip(examples, clean, questions)):
-        if not ex.answers:
-            out.append(SpanQAExample(id=f"{ex.id}@{stats.tgt}", question=q, context=ctx,
-                                     answers=(), title=ex.title))
-            continue
+    out: dict[int, tuple[Answer, ...] | None] = {}
+    for i, head in first.items():
         stats.qa_with_answer += 1
-        head = first[i] or found[(i, 0)]
-        if head is None:
-            out.append(None)
-            continue
-        if first[i] is not None:
+        if head is not None:
             stats.answers_by_markers += 1
-        else:
+        elif found[(i, 0)] is not None:
             stats.answers_by_search += 1
-        rest = [found[(i, k)] for k in range(1, len(ex.answers))]
+            head = found[(i, 0)]
+        else:
+            out[i] = None
+            continue
+        rest = [found[(i, k)] for k in range(1, len(examples[i].answers))]
         stats.extra_answers_dropped += sum(a is None for a in rest)
-        answers = (head, *(a for a in rest if a is not None))
-        out.append(SpanQAExample(id=f"{ex.id}@{stats.tgt}", question=q, context=ctx,
-                                 answers=answers, title=ex.title))
-    return out
-
-
-def _translate_pairs(examples: list[PairExample], fields: _FieldTranslator, tgt: str) -> list[PairExample]:
-    a = fields([e.text_a for e in examples])
-    b = fields([e.text_b for e in examples])
-    return [PairExample(id=f"{e.id}@{tgt}", text_a=x, text_b=y, label=e.label)
-            for e, x, y in zip(examples, a, b)]
-
-
-def _translate_choices(examples: list[MultipleChoiceExample], fields: _FieldTranslator,
-                       tgt: str) -> list[MultipleChoiceExample]:
-    contexts = fields([e.context for e in examples])
-    questions = fields([e.question for e in examples])
-    flat = fields([c for e in examples for c in e.choices])
-    out, k = [], 0
-    for e, c, q in zip(examples, contexts, questions):
-        choices = tuple(flat[k : k + len(e.choices)])
-        k += len(e.choices)
-        out.append(MultipleChoiceExample(id=f"{e.id}@{tgt}", context=c, question=q,
-                                         choices=choices, label=e.label))
+        out[i] = (head, *(a for a in rest if a is not None))
     return out
 
 
@@ -244,20 +243,18 @@ def translate_examples(
     start = time.perf_counter()
     with TranslationCache(cache_path, backend.name, backend.model, src, tgt) as cache:
         fields = _FieldTranslator(backend, cache, stats, max_chars, progress)
-        by_type: dict[type, list[int]] = {}
-        for i, ex in enumerate(examples):
-            by_type.setdefault(type(ex), []).append(i)
-        result: list[TranslatableExample | None] = [None] * len(examples)
-        for kind, idx in by_type.items():
-            group = [examples[i] for i in idx]
-            if kind is PairExample:
-                done = _translate_pairs(group, fields, tgt)
-            elif kind is MultipleChoiceExample:
-                done = _translate_choices(group, fields, tgt)
-            else:
-                done = _translate_qa(group, fields, markers, stats)
-            for i, ex in zip(idx, done):
-                result[i] = ex
+        sources = [_source_fields(ex, markers) for ex in examples]
+        # One pass over every field of every example, so batches span the whole dataset.
+        flat = fields([t for texts, _ in sources for t in texts])
+        translated, k = [], 0
+        for texts, _ in sources:
+            translated.append(flat[k : k + len(texts)])
+            k += len(texts)
+        answers = _reanchor_answers(examples, translated, [m for _, m in sources], fields, markers, stats)
+    result = [
+        None if answers.get(i, ()) is None else _rebuild(ex, translated[i], tgt, answers.get(i, ()))
+        for i, ex in enumerate(examples)
+    ]
     stats.dropped_ids = [examples[i].id for i, ex in enumerate(result) if ex is None]
     out = [ex for ex in result if ex is not None]
     stats.examples_out = len(out)

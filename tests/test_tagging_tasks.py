@@ -1,0 +1,370 @@
+"""UD-POS, PAN-X and CCG loaders: Hub schema, XTREME tsv, CoNLL-U, CCGbank AUTO, real shared data."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import re
+from pathlib import Path
+
+import datasets
+import numpy as np
+import pytest
+
+from xstilts.errors import ConfigError, DataError
+from xstilts.families import get_family
+from xstilts.models.tiny import tiny_tokenizer
+from xstilts.tasks.base import LoadRequest
+from xstilts.tasks.tagging import (
+    CCG, CCG_CATCH_ALL, PANX, PANX_TAGS, UDPOS, UPOS_TAGS, build_supertag_labels, resolve_labels,
+)
+
+
+def shared_data() -> Path:
+    """The shared evaluation data beside the checkout (or $XSTILTS_SHARED_DATA)."""
+    override = os.environ.get("XSTILTS_SHARED_DATA")
+    return Path(override) if override else Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+# ---------------------------------------------------------------------------------------------
+# Specs.
+# ---------------------------------------------------------------------------------------------
+
+
+def test_specs_follow_xtreme():
+    assert len(UDPOS.languages) == 33 and len(PANX.languages) == 40
+    assert UDPOS.languages[0] == PANX.languages[0] == "en"
+    assert len(UPOS_TAGS) == 17 and UDPOS.labels == UPOS_TAGS
+    assert PANX.labels == ("O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC")
+    assert (UDPOS.metric, PANX.metric, CCG.metric) == ("seqeval", "seqeval", "tagging_accuracy")
+    assert (UDPOS.xtreme_id, PANX.xtreme_id, CCG.xtreme_id) == ("udpos", "panx", None)
+    assert {UDPOS.family, PANX.family, CCG.family} == {"tagging"}
+    assert CCG.labels == () and CCG.train_size == 38_015
+
+
+# ---------------------------------------------------------------------------------------------
+# Hub loaders (datasets.load_dataset monkeypatched with fixtures in the Hub's schema).
+# ---------------------------------------------------------------------------------------------
+
+
+def fake_hub(monkeypatch, dataset: datasets.Dataset) -> list:
+    calls = []
+
+    def load_dataset(path, name=None, split=None, **kwargs):
+        calls.append((path, name, split))
+        return dataset
+
+    monkeypatch.setattr(datasets, "load_dataset", load_dataset)
+    return calls
+
+
+def udpos_hub(names=UPOS_TAGS) -> datasets.Dataset:
+    features = datasets.Features({
+        "tokens": datasets.Sequence(datasets.Value("string")),
+        "pos_tags": datasets.Sequence(datasets.ClassLabel(names=list(names))),
+    })
+    rows = {"tokens": [["Die", "Katze", "schläft", "."], ["Ja"]],
+            "pos_tags": [[names.index(t) for t in ("DET", "NOUN", "VERB", "PUNCT")], [names.index("INTJ")]]}
+    return datasets.Dataset.from_dict(rows, features=features)
+
+
+def test_udpos_hub(monkeypatch):
+    calls = fake_hub(monkeypatch, udpos_hub())
+    examples = UDPOS.loader(UDPOS, LoadRequest("validation", "de"))
+    assert calls == [("google/xtreme", "udpos.German", "validation")]
+    assert examples[0].tokens == ("Die", "Katze", "schläft", ".")
+    assert examples[0].tags == ("DET", "NOUN", "VERB", "PUNCT")
+    assert examples[1].tags == ("INTJ",)
+    assert len({e.id for e in examples}) == 2
+    assert len(UDPOS.loader(UDPOS, LoadRequest("validation", "de", max_examples=1))) == 1
+
+
+def test_hub_tags_are_mapped_by_class_label_name_not_position(monkeypatch):
+    fake_hub(monkeypatch, udpos_hub(tuple(reversed(UPOS_TAGS))))
+    assert UDPOS.loader(UDPOS, LoadRequest("test", "de"))[0].tags == ("DET", "NOUN", "VERB", "PUNCT")
+
+
+def panx_hub(wikiann: bool) -> datasets.Dataset:
+    features = {
+        "tokens": datasets.Sequence(datasets.Value("string")),
+        "ner_tags": datasets.Sequence(datasets.ClassLabel(names=list(PANX_TAGS))),
+        "langs": datasets.Sequence(datasets.Value("string")),
+    }
+    rows = {"tokens": [["Anton", "Wilhelm", "lebte", "in", "Köln", "."]],
+            "ner_tags": [[1, 2, 0, 0, 5, 0]], "langs": [["de"] * 6]}
+    if wikiann:
+        features["spans"] = datasets.Sequence(datasets.Value("string"))
+        rows["spans"] = [["PER: Anton Wilhelm", "LOC: Köln"]]
+    return datasets.Dataset.from_dict(rows, features=datasets.Features(features))
+
+
+@pytest.mark.parametrize("hub_id, config", [("google/xtreme", "PAN-X.de"), ("unimelb-nlp/wikiann", "de")])
+def test_panx_hub(monkeypatch, hub_id, config):
+    calls = fake_hub(monkeypatch, panx_hub(wikiann=hub_id != "google/xtreme"))
+    spec = dataclasses.replace(PANX, extra={"hub_id": hub_id})
+    (ex,) = spec.loader(spec, LoadRequest("test", "de"))
+    assert calls == [(hub_id, config, "test")]
+    assert ex.tags == ("B-PER", "I-PER", "O", "O", "B-LOC", "O")
+
+
+def test_hub_failure_and_wrong_schema_name_the_source(monkeypatch):
+    def broken(*args, **kwargs):
+        raise FileNotFoundError("no such config")
+
+    monkeypatch.setattr(datasets, "load_dataset", broken)
+    with pytest.raises(DataError, match=r"google/xtreme\[PAN-X.xx\]/test"):
+        PANX.loader(PANX, LoadRequest("test", "xx"))
+    fake_hub(monkeypatch, datasets.Dataset.from_dict({"tokens": [["a"]], "tags": [["O"]]}))
+    with pytest.raises(DataError, match="missing field 'ner_tags'"):
+        PANX.loader(PANX, LoadRequest("test", "de"))
+
+
+def test_ccg_from_the_hub_explains_the_licence():
+    with pytest.raises(ConfigError, match="LDC2005T13"):
+        CCG.loader(CCG, LoadRequest("train"))
+
+
+# ---------------------------------------------------------------------------------------------
+# XTREME's tsv layout.
+# ---------------------------------------------------------------------------------------------
+
+
+def test_xtreme_tsv_layout(tmp_path):
+    write(tmp_path / "udpos" / "dev-fr.tsv", "Le\tDET\nchat\tNOUN\n\n\nIl\tPRON\ndort\tVERB\n")
+    write(tmp_path / "udpos" / "test-fr.tsv", "Le\nchat\n\nIl\n")
+    dev = UDPOS.loader(UDPOS, LoadRequest("validation", "fr", str(tmp_path)))
+    assert [(e.tokens, e.tags) for e in dev] == [(("Le", "chat"), ("DET", "NOUN")), (("Il", "dort"), ("PRON", "VERB"))]
+    test = UDPOS.loader(UDPOS, LoadRequest("test", "fr", str(tmp_path / "udpos")))  # the task folder works too
+    assert [(e.tokens, e.tags) for e in test] == [(("Le", "chat"), ()), (("Il",), ())]
+
+
+def test_panx_strips_the_language_prefix_only_when_every_token_has_it(tmp_path):
+    write(tmp_path / "train-de.tsv", "de:Anton\tB-PER\nde:http://x.de\tO\n\nde:Köln\tB-LOC\n")
+    write(tmp_path / "dev-de.tsv", "de:Anton\tB-PER\nKöln\tB-LOC\n")
+    train = PANX.loader(PANX, LoadRequest("train", "de", str(tmp_path)))
+    assert [e.tokens for e in train] == [("Anton", "http://x.de"), ("Köln",)]
+    assert PANX.loader(PANX, LoadRequest("validation", "de", str(tmp_path)))[0].tokens == ("de:Anton", "Köln")
+
+
+@pytest.mark.parametrize("text, message", [
+    ("a\tO\tx\n", r"line 1: expected 'token<TAB>tag'"),
+    ("a\tO\nb\n", r"line 2: this sentence mixes tagged and untagged"),
+    ("a\t \n", r"line 1: empty tag"),
+])
+def test_malformed_tsv_names_file_and_line(tmp_path, text, message):
+    path = write(tmp_path / "dev-de.tsv", text)
+    with pytest.raises(DataError, match=f"{re.escape(str(path))} {message}"):
+        PANX.loader(PANX, LoadRequest("validation", "de", str(tmp_path)))
+
+
+def test_missing_file_is_a_data_error(tmp_path):
+    with pytest.raises(DataError, match="dev-sw.tsv"):
+        PANX.loader(PANX, LoadRequest("validation", "sw", str(tmp_path)))
+    with pytest.raises(DataError, match=r"UD_\*/sw_\*-ud-dev\*.conllu"):
+        UDPOS.loader(UDPOS, LoadRequest("validation", "sw", str(tmp_path)))
+
+
+# ---------------------------------------------------------------------------------------------
+# Raw UD CoNLL-U treebanks.
+# ---------------------------------------------------------------------------------------------
+
+GSD = """# sent_id = 1
+# text = Je vais au marché.
+1\tJe\til\tPRON\t_\t_\t2\tnsubj\t_\t_
+2\tvais\taller\tVERB\t_\t_\t0\troot\t_\t_
+3-4\tau\t_\t_\t_\t_\t_\t_\t_\t_
+3\tà\tà\tADP\t_\t_\t5\tcase\t_\t_
+4\tle\tle\tDET\t_\t_\t5\tdet\t_\t_
+5\tmarché\tmarché\tNOUN\t_\t_\t2\tobl\t_\tSpaceAfter=No
+5.1\tgone\t_\tVERB\t_\t_\t_\t_\t2:conj\t_
+6\t.\t.\tPUNCT\t_\t_\t2\tpunct\t_\t_
+
+# sent_id = 2
+1\t_\t_\tNOUN\t_\t_\t0\troot\t_\t_
+2\t_\t_\tPUNCT\t_\t_\t1\tpunct\t_\t_
+"""
+
+SEQUOIA = "1\tPaul\tPaul\tPROPN\t_\t_\t0\troot\t_\t_\n2\ta b\tab\tX\t_\t_\t1\tdep\t_\t_\n"
+
+
+def test_conllu_skips_ranges_and_empty_nodes_pools_treebanks_and_drops_withheld_text(tmp_path, caplog):
+    write(tmp_path / "UD_French-GSD" / "fr_gsd-ud-dev.conllu", GSD)
+    write(tmp_path / "UD_French-Sequoia" / "fr_sequoia-ud-dev.conllu", SEQUOIA)
+    write(tmp_path / "UD_French-Sequoia" / "fr_sequoia-ud-test.conllu", SEQUOIA)
+    write(tmp_path / "UD_Old_French-SRCMF" / "fro_srcmf-ud-dev.conllu", SEQUOIA)  # another language
+    with caplog.at_level(logging.WARNING, logger="xstilts.tasks.tagging"):
+        dev = UDPOS.loader(UDPOS, LoadRequest("validation", "fr", str(tmp_path)))
+    assert [(e.tokens, e.tags) for e in dev] == [
+        (("Je", "vais", "à", "le", "marché", "."), ("PRON", "VERB", "ADP", "DET", "NOUN", "PUNCT")),
+        (("Paul", "ab"), ("PROPN", "X")),  # spaces inside a word removed, as XTREME does
+    ]
+    assert "dropped 1 sentence(s) whose text is withheld" in caplog.text
+
+
+def test_conllu_reads_split_train_files(tmp_path):
+    write(tmp_path / "UD_German-HDT" / "de_hdt-ud-train-a-1.conllu", SEQUOIA)
+    write(tmp_path / "UD_German-HDT" / "de_hdt-ud-train-b-1.conllu", SEQUOIA)
+    assert len(UDPOS.loader(UDPOS, LoadRequest("train", "de", str(tmp_path)))) == 2
+
+
+@pytest.mark.parametrize("line, message", [
+    ("1\tPaul\tPaul\tNOUNISH\t_\t_\t0\troot\t_\t_", r"line 1: UPOS 'NOUNISH' of word 'Paul'"),
+    ("1\tPaul\tPaul\tPROPN", r"line 1: expected 10 tab-separated CoNLL-U columns, found 4"),
+])
+def test_bad_conllu_names_file_and_line(tmp_path, line, message):
+    path = write(tmp_path / "UD_English-X" / "en_x-ud-test.conllu", line + "\n")
+    with pytest.raises(DataError, match=f"{re.escape(str(path))} {message}"):
+        UDPOS.loader(UDPOS, LoadRequest("test", "en", str(tmp_path)))
+
+
+# ---------------------------------------------------------------------------------------------
+# CCGbank.
+# ---------------------------------------------------------------------------------------------
+
+
+def auto(sentence_id: str, leaves: list[tuple[str, str]]) -> str:
+    body = " ".join(f"(<L {cat} NN NN {word} {cat}_1>)" for word, cat in leaves)
+    return f"ID={sentence_id} PARSER=GOLD NUMPARSE=1\n(<T S[dcl] 0 2> {body} )\n"
+
+
+def ccgbank(root: Path) -> Path:
+    """A miniature LDC release: every standard section present, a few derivations each."""
+    data = root / "ccgbank_1_1" / "data" / "AUTO"
+    write(data / "00" / "wsj_0001.auto", auto("wsj_0001.1", [("Pierre", "N/N"), ("Vinken", "N")]))
+    write(data / "02" / "wsj_0200.auto",
+          auto("wsj_0200.1", [("Pierre", "N/N"), ("Vinken", "N"), ("joined", "(S[dcl]\\NP)/NP")])
+          + auto("wsj_0200.2", [("the", "NP[nb]/N"), ("board", "N"), (".", ".")]))
+    for section in range(3, 21):
+        write(data / f"{section:02d}" / f"wsj_{section:02d}00.auto", auto(f"wsj_{section:02d}00.1", [("Vinken", "N")]))
+    write(data / "21" / "wsj_2100.auto", auto("wsj_2100.1", [("Elsewhere", "S/S"), (",", ",")]))
+    write(data / "23" / "wsj_2300.auto", auto("wsj_2300.1", [("Hi", "S/S"), ("there", "S\\S")]))
+    return root / "ccgbank_1_1"
+
+
+def test_ccgbank_auto_sections(tmp_path):
+    root = str(ccgbank(tmp_path))
+    train = CCG.loader(CCG, LoadRequest("train", data_dir=root))
+    assert len(train) == 21
+    assert [e.id for e in train[:3]] == ["wsj_0200.1", "wsj_0200.2", "wsj_0300.1"]
+    assert train[-1].id == "wsj_2100.1"
+    assert train[0].tokens == ("Pierre", "Vinken", "joined")
+    assert train[0].tags == ("N/N", "N", "(S[dcl]\\NP)/NP")
+    assert [e.id for e in CCG.loader(CCG, LoadRequest("validation", data_dir=root))] == ["wsj_0001.1"]
+    assert [e.id for e in CCG.loader(CCG, LoadRequest("test", data_dir=root))] == ["wsj_2300.1"]
+    assert len(CCG.loader(CCG, LoadRequest("train", data_dir=root, max_examples=2))) == 2
+
+
+def test_ccgbank_missing_section_is_an_error(tmp_path):
+    root = ccgbank(tmp_path)
+    for path in (root / "data" / "AUTO" / "07").iterdir():
+        path.unlink()
+    with pytest.raises(DataError, match=r"no \*.auto files in .*AUTO/07"):
+        CCG.loader(CCG, LoadRequest("train", data_dir=str(root)))
+
+
+def test_ccg_tsv_layout_and_missing_data(tmp_path):
+    write(tmp_path / "ccg" / "dev.tsv", "Pierre\tN/N\nVinken\tN\n\nHi\tS/S\n")
+    dev = CCG.loader(CCG, LoadRequest("validation", data_dir=str(tmp_path)))
+    assert [(e.tokens, e.tags) for e in dev] == [(("Pierre", "Vinken"), ("N/N", "N")), (("Hi",), ("S/S",))]
+    with pytest.raises(DataError, match="every line needs"):
+        write(tmp_path / "ccg" / "test.tsv", "Pierre\n")
+        CCG.loader(CCG, LoadRequest("test", data_dir=str(tmp_path)))
+    with pytest.raises(DataError, match="neither .*train.tsv nor CCGbank AUTO"):
+        CCG.loader(CCG, LoadRequest("train", data_dir=str(tmp_path)))
+
+
+def test_supertag_set_is_built_from_train_stored_and_reused(tmp_path):
+    root = ccgbank(tmp_path)
+    spec = resolve_labels(CCG, str(root))
+    # Most frequent first, ties by name, catch-all last.
+    assert spec.labels == ("N", "(S[dcl]\\NP)/NP", ",", ".", "N/N", "NP[nb]/N", "S/S", CCG_CATCH_ALL)
+    stored = root / "supertags.txt"
+    assert stored.read_text().split("\n")[:-1] == list(spec.labels)
+    # Evaluation later reads the stored set, even when the training files are not there.
+    for path in (root / "data" / "AUTO" / "02").iterdir():
+        path.unlink()
+    assert resolve_labels(CCG, str(root)).labels == spec.labels
+    # A test tag never seen in training maps to the catch-all for the loss; gold keeps it.
+    test = CCG.loader(CCG, LoadRequest("test", data_dir=str(root)))
+    family = get_family("tagging")
+    (feature,) = family.featurize(spec, test, tiny_tokenizer(), 32)
+    assert [spec.labels[i] for i in feature["labels"] if i >= 0] == ["S/S", CCG_CATCH_ALL]
+    assert family.gold(spec, test[0]) == ["S/S", "S\\S"]
+
+
+def test_supertag_min_count_maps_rare_tags_to_the_catch_all(tmp_path):
+    train = CCG.loader(CCG, LoadRequest("train", data_dir=str(ccgbank(tmp_path))))
+    assert build_supertag_labels(train, min_count=2) == ("N", CCG_CATCH_ALL)
+    spec = dataclasses.replace(CCG, labels=build_supertag_labels(train, min_count=2))
+    (feature,) = get_family("tagging").featurize(spec, train[:1], tiny_tokenizer(), 32)
+    assert [spec.labels[i] for i in feature["labels"] if i >= 0] == [CCG_CATCH_ALL, "N", CCG_CATCH_ALL]
+
+
+def test_head_needs_resolved_ccg_labels(tmp_path):
+    from xstilts.models.tiny import tiny_encoder
+
+    with pytest.raises(ConfigError, match="resolve_labels"):
+        get_family("tagging").make_head(CCG, tiny_encoder(tiny_tokenizer()))
+    spec = resolve_labels(CCG, str(ccgbank(tmp_path)))
+    assert get_family("tagging").make_head(spec, tiny_encoder(tiny_tokenizer())).classifier.out_features == 8
+
+
+def test_bad_stored_supertag_file(tmp_path):
+    write(tmp_path / "supertags.txt", "N\nN/N\n")
+    with pytest.raises(DataError, match="ending with '<rare>'"):
+        resolve_labels(CCG, str(tmp_path))
+
+
+# ---------------------------------------------------------------------------------------------
+# The real shared data: counts as documented in its README.
+# ---------------------------------------------------------------------------------------------
+
+_SPLITS = {"train": "train", "dev": "validation", "test": "test"}
+
+
+def readme_counts() -> tuple[list, list]:
+    """(UD rows, PAN-X rows) of (file, sentences, tokens) from the shared data README tables."""
+    root = shared_data()
+    if not (root / "README.md").is_file():
+        pytest.skip(f"shared evaluation data not found at {root} (set XSTILTS_SHARED_DATA)")
+    text = (root / "README.md").read_text(encoding="utf-8")
+    ud = re.findall(r"\| (\w+-ud-\w+\.conllu) \| \d+ \| (\d+) \| (\d+) \|", text)
+    panx = re.findall(r"\| ((?:dev|train|test)-\w+\.tsv) \| (\d+) \| (\d+) \| \d+ \|", text)
+    assert len(ud) == 13 and len(panx) == 23, "the README's tables changed shape"
+    return ud, panx
+
+
+def test_real_udpos_counts():
+    ud, _ = readme_counts()
+    for name, sentences, tokens in ud:
+        lang, split = name.split("_")[0], name.split("-ud-")[1].split(".")[0]
+        examples = UDPOS.loader(UDPOS, LoadRequest(_SPLITS[split], lang, str(shared_data())))
+        assert (len(examples), sum(len(e.tokens) for e in examples)) == (int(sentences), int(tokens)), name
+        assert all(len(e.tags) == len(e.tokens) for e in examples)
+
+
+def test_real_panx_counts():
+    _, panx = readme_counts()
+    for name, sentences, tokens in panx:
+        split, lang = name[: -len(".tsv")].split("-")
+        examples = PANX.loader(PANX, LoadRequest(_SPLITS[split], lang, str(shared_data() / "panx")))
+        assert (len(examples), sum(len(e.tokens) for e in examples)) == (int(sentences), int(tokens)), name
+        assert {t for e in examples for t in e.tags} <= set(PANX_TAGS)
+
+
+def test_real_treebank_featurizes_with_one_prediction_per_word():
+    readme_counts()
+    examples = UDPOS.loader(UDPOS, LoadRequest("test", "hi", str(shared_data())))
+    family = get_family("tagging")
+    features = family.featurize(UDPOS, examples, tiny_tokenizer(), 32)
+    assert len(features) > len(examples)  # Hindi PUD sentences need several windows of 32
+    outputs = {"predictions": [np.maximum(np.array(f["labels"]), 0) for f in features]}
+    decoded = family.decode(UDPOS, examples, features, outputs)
+    assert all(decoded[e.id] == list(e.tags) for e in examples)

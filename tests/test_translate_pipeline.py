@@ -85,9 +85,12 @@ def test_answers_are_found_by_search_when_markers_are_lost(tmp_path):
         qa("q2", PARAGRAPH, "What share?", "60%", "60% of the rainforest"),
         # The context itself contains the marker strings: no marking, search only.
         qa("q3", "See [[note]] about Brazil.", "Which country?", "Brazil"),
+        # Whole words first: "60" is the number at 9, not the end of "1960".
+        SpanQAExample("q4", "How many?", "In 1960, 60 people came.", (Answer("60", 9),)),
     ]
     out, stats = translate_examples(examples, drop_markers, "xx", tmp_path / "c.db", progress=False)
-    assert stats.answers_by_search == 3 and stats.answers_by_markers == 0 and stats.dropped == 0
+    assert stats.answers_by_search == 4 and stats.answers_by_markers == 0 and stats.dropped == 0
+    assert out[3].answers == (Answer("60", 9),)
     for ex in out:
         for a in ex.answers:
             assert ex.context[a.start : a.start + len(a.text)] == a.text

@@ -13,7 +13,12 @@ Entry points:
 from baselines.translate.backend import Backend, make_backend
 from baselines.translate.dataset_io import read_examples_jsonl, write_examples_jsonl
 from baselines.translate.examples import TranslationStats, translate_examples
-from baselines.translate.provided import load_provided, provided_path, read_squad_json, read_translated_pairs
+from baselines.translate.provided import (
+    load_provided,
+    provided_path,
+    read_squad_json,
+    read_translated_pairs,
+)
 from baselines.translate.text import SpanMarkers
 
 __all__ = [

@@ -128,5 +128,7 @@ class ApertiumBackend:
             [self._binary, "-u", "-f", "txt", mode], input=text, capture_output=True, text=True
         )
         if proc.returncode != 0:
-            raise RuntimeError(f"apertium {mode} failed (exit {proc.returncode}): {proc.stderr.strip()}")
+            raise RuntimeError(
+                f"apertium {mode} failed (exit {proc.returncode}): {proc.stderr.strip()}"
+            )
         return proc.stdout

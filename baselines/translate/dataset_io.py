@@ -16,7 +16,11 @@ from xstilts.tasks.base import Answer, MultipleChoiceExample, PairExample, SpanQ
 
 TranslatableExample = PairExample | MultipleChoiceExample | SpanQAExample
 
-_TYPE_NAMES = {PairExample: "pair", MultipleChoiceExample: "multiple_choice", SpanQAExample: "span_qa"}
+_TYPE_NAMES = {
+    PairExample: "pair",
+    MultipleChoiceExample: "multiple_choice",
+    SpanQAExample: "span_qa",
+}
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:

@@ -27,7 +27,11 @@ from tqdm import tqdm
 
 from baselines.translate.backend import Backend
 from baselines.translate.cache import TranslationCache
-from baselines.translate.dataset_io import TranslatableExample, atomic_write_text, write_examples_jsonl
+from baselines.translate.dataset_io import (
+    TranslatableExample,
+    atomic_write_text,
+    write_examples_jsonl,
+)
 from baselines.translate.text import SpanMarkers, join_sentences, recover_span, segment
 from xstilts.errors import ConfigError
 from xstilts.tasks.base import Answer, MultipleChoiceExample, PairExample, SpanQAExample
@@ -101,10 +105,12 @@ class _FieldTranslator:
         self.stats.unique_segments += len(unique)
         done = self.cache.get_many(unique)
         self.stats.cached_segments += len(done)
-        missing = sorted((s for s in unique if s not in done), key=len)  # similar lengths batch together
+        # Shortest first: each batch holds sentences of similar length.
+        missing = sorted((s for s in unique if s not in done), key=len)
         size = max(1, self.backend.batch_size)
         desc = f"translate {self.stats.src}->{self.stats.tgt} ({self.backend.name})"
-        with tqdm(total=len(missing), unit="sent", desc=desc, disable=not (self.progress and missing)) as bar:
+        show = self.progress and bool(missing)
+        with tqdm(total=len(missing), unit="sent", desc=desc, disable=not show) as bar:
             for i in range(0, len(missing), size):
                 batch = missing[i : i + size]
                 out = self.backend.translate(batch, self.stats.src, self.stats.tgt)
@@ -133,10 +139,16 @@ def _check_supported(examples: Sequence[object]) -> None:
 
 
 def _find(haystack: str, needle: str | None) -> Answer | None:
-    """The first occurrence of `needle` in `haystack` (case-insensitive), as an Answer."""
+    """The first occurrence of `needle` in `haystack` (case-insensitive), as an Answer.
+
+    A whole-word occurrence is preferred, so that "60" is not found inside "1960".
+    """
     if not needle or not needle.strip():
         return None
-    m = re.search(re.escape(needle.strip()), haystack, flags=re.IGNORECASE)
+    pattern = re.escape(needle.strip())
+    m = re.search(rf"(?<!\w){pattern}(?!\w)", haystack, flags=re.IGNORECASE) or re.search(
+        pattern, haystack, flags=re.IGNORECASE
+    )
     return Answer(text=m.group(0), start=m.start()) if m else None
 
 
@@ -164,7 +176,9 @@ def _rebuild(ex: TranslatableExample, texts: list, tgt: str, answers: tuple[Answ
     if isinstance(ex, MultipleChoiceExample):
         return MultipleChoiceExample(id=new_id, context=texts[0], question=texts[1],
                                      choices=tuple(texts[2:]), label=ex.label)
-    return SpanQAExample(id=new_id, question=texts[1], context=texts[0], answers=answers, title=ex.title)
+    return SpanQAExample(
+        id=new_id, question=texts[1], context=texts[0], answers=answers, title=ex.title
+    )
 
 
 def _reanchor_answers(
@@ -250,7 +264,8 @@ def translate_examples(
         for texts, _ in sources:
             translated.append(flat[k : k + len(texts)])
             k += len(texts)
-        answers = _reanchor_answers(examples, translated, [m for _, m in sources], fields, markers, stats)
+        marked = [m for _, m in sources]
+        answers = _reanchor_answers(examples, translated, marked, fields, markers, stats)
     result = [
         None if answers.get(i, ()) is None else _rebuild(ex, translated[i], tgt, answers.get(i, ()))
         for i, ex in enumerate(examples)

@@ -68,7 +68,9 @@ class NllbBackend:
         self._translators: dict[tuple[str, str], Any] = {}
 
     @classmethod
-    def from_components(cls, net: Any, tokenizer: Any, model_id: str, **options: Any) -> "NllbBackend":
+    def from_components(
+        cls, net: Any, tokenizer: Any, model_id: str, **options: Any
+    ) -> "NllbBackend":
         """A backend around an already built fairseq2 NLLB model and tokenizer.
 
         `model_id` names it in the translation cache (e.g. a fine-tuned checkpoint's path).
@@ -82,7 +84,9 @@ class NllbBackend:
         from fairseq2.models.nllb import get_nllb_model_hub, get_nllb_tokenizer_hub
 
         try:
-            self._net = get_nllb_model_hub().load_model(self.model, device=self._device, dtype=self._dtype)
+            self._net = get_nllb_model_hub().load_model(
+                self.model, device=self._device, dtype=self._dtype
+            )
         except ModelNotKnownError:
             raise ConfigError(
                 f"unknown NLLB model {self.model!r}; fairseq2's NLLB cards include "

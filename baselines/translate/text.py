@@ -30,7 +30,9 @@ _WS = re.compile(r"\s+")
 
 @lru_cache(maxsize=None)
 def _normalizer(lang: str) -> MosesPunctNormalizer:
-    return MosesPunctNormalizer(lang=lang, pre_replace_unicode_punct=True, post_remove_control_chars=True)
+    return MosesPunctNormalizer(
+        lang=lang, pre_replace_unicode_punct=True, post_remove_control_chars=True
+    )
 
 
 def normalize(text: str, lang: str = "en") -> str:
@@ -54,7 +56,10 @@ def _prefixes(lang: str) -> tuple[frozenset[str], frozenset[str]]:
 
 # A candidate boundary: sentence-final punctuation, optional closing quotes/brackets, spaces,
 # then (lookahead) optional opening quotes/brackets and a capital letter or a digit.
-_BOUNDARY = re.compile(r"([.?!]+)([\"')\]\u201d\u2019\u00bb]*)(\s+)(?=[\"'(\[\u201c\u2018\u00ab]*[A-Z0-9\u00c0-\u00de])")
+_BOUNDARY = re.compile(
+    r"([.?!]+)([\"')\]\u201d\u2019\u00bb]*)(\s+)"
+    r"(?=[\"'(\[\u201c\u2018\u00ab]*[A-Z0-9\u00c0-\u00de])"
+)
 
 
 def split_sentences(text: str, lang: str = "en") -> list[str]:

@@ -71,10 +71,13 @@ def hellaswag_rows(labels, endings=None):
 
 
 def test_hellaswag_hub(monkeypatch):
+    def table(labels):
+        return Dataset.from_dict(hellaswag_rows(labels), features=HELLASWAG_FEATURES)
+
     calls = fake_hub(monkeypatch, {
-        ("Rowan/hellaswag", None, "validation"): Dataset.from_dict(hellaswag_rows(["0", "3"]), features=HELLASWAG_FEATURES),
-        ("Rowan/hellaswag", None, "test"): Dataset.from_dict(hellaswag_rows(["", ""]), features=HELLASWAG_FEATURES),
-        ("Rowan/hellaswag", None, "train"): Dataset.from_dict(hellaswag_rows(["1", ""]), features=HELLASWAG_FEATURES),
+        ("Rowan/hellaswag", None, "validation"): table(["0", "3"]),
+        ("Rowan/hellaswag", None, "test"): table(["", ""]),
+        ("Rowan/hellaswag", None, "train"): table(["1", ""]),
     })
     ex = HELLASWAG.loader(HELLASWAG, LoadRequest("validation"))
     assert calls == [("Rowan/hellaswag", None, "validation")]
@@ -184,7 +187,9 @@ def test_cosmosqa_real_dev():
 # SocialIQA.
 # ---------------------------------------------------------------------------------------------
 
-SIQA_FEATURES = Features({k: Value("string") for k in ["context", "question", "answerA", "answerB", "answerC", "label"]})
+SIQA_FEATURES = Features(
+    {k: Value("string") for k in ["context", "question", "answerA", "answerB", "answerC", "label"]}
+)
 
 
 def siqa_rows(labels):
@@ -195,7 +200,8 @@ def siqa_rows(labels):
 
 def test_socialiqa_hub(monkeypatch):
     fake_hub(monkeypatch, {
-        ("allenai/social_i_qa", None, "validation"): Dataset.from_dict(siqa_rows(["1", "3", "2\n"]), features=SIQA_FEATURES),
+        ("allenai/social_i_qa", None, "validation"): Dataset.from_dict(
+            siqa_rows(["1", "3", "2\n"]), features=SIQA_FEATURES),
         ("allenai/social_i_qa", None, "train"): Dataset.from_dict(siqa_rows(["0"]), features=SIQA_FEATURES),
     })
     ex = SOCIALIQA.loader(SOCIALIQA, LoadRequest("validation"))
@@ -211,7 +217,8 @@ def test_socialiqa_official_files(tmp_path):
     (tmp_path / "dev-labels.lst").write_text("2\n1\n3\n", encoding="utf-8")
     ex = SOCIALIQA.loader(SOCIALIQA, LoadRequest("validation", data_dir=str(tmp_path)))
     assert [e.label for e in ex] == [1, 0, 2]
-    assert [e.label for e in SOCIALIQA.loader(SOCIALIQA, LoadRequest("validation", data_dir=str(tmp_path), max_examples=2))] == [1, 0]
+    first_two = LoadRequest("validation", data_dir=str(tmp_path), max_examples=2)
+    assert [e.label for e in SOCIALIQA.loader(SOCIALIQA, first_two)] == [1, 0]
     (tmp_path / "dev-labels.lst").write_text("2\n1\n", encoding="utf-8")
     with pytest.raises(DataError, match="2 labels for 3 rows"):
         SOCIALIQA.loader(SOCIALIQA, LoadRequest("validation", data_dir=str(tmp_path)))

@@ -78,7 +78,9 @@ def featurize(
         )
     if truncated:
         n_seq = sum(len(e.choices) for e in examples)
-        log.warning("%s: truncated %d of %d choice sequences to %d tokens", spec.name, truncated, n_seq, max_length)
+        log.warning(
+            "%s: truncated %d of %d choice sequences to %d tokens", spec.name, truncated, n_seq, max_length
+        )
     return features
 
 

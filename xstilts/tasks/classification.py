@@ -15,7 +15,7 @@ from typing import Iterable
 from xstilts.errors import DataError
 from xstilts.tasks.base import HubSource, LoadRequest, PairExample, TaskSpec, register
 from xstilts.tasks.io import field, hub_rows, jsonl_rows, label_index, tsv_rows
-from xstilts.tasks.multiple_choice import build, is_unlabelled, local_file
+from xstilts.tasks.multiple_choice import build, is_unlabelled, local_file, unique_ids
 from xstilts.tasks.nli import MNLI, NLI_LABELS
 
 log = logging.getLogger(__name__)
@@ -59,7 +59,9 @@ class EmptyTexts:
 
     def report(self) -> None:
         if self.seen:
-            log.warning("%s: kept %d rows with one empty text (first: %s)", self.task, len(self.seen), self.seen[0])
+            log.warning(
+                "%s: kept %d rows with one empty text (first: %s)", self.task, len(self.seen), self.seen[0]
+            )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -77,7 +79,10 @@ def load_qqp(spec: TaskSpec, req: LoadRequest) -> list[PairExample]:
     else:
         glue = {"train": "train.tsv", "validation": "dev.tsv", "test": "test.tsv"}[req.split]
         path = local_file(req.data_dir, [f"{req.split}.jsonl", glue], f"qqp {req.split}")
-        rows = jsonl_rows(path, req.max_examples) if path.suffix == ".jsonl" else tsv_rows(path, max_examples=req.max_examples)
+        if path.suffix == ".jsonl":
+            rows = jsonl_rows(path, req.max_examples)
+        else:
+            rows = tsv_rows(path, max_examples=req.max_examples)
 
     def make(row: dict, where: str, i: int) -> PairExample:
         a, b = empties.pair(row, where, "question1", "question2")
@@ -95,6 +100,10 @@ def load_qqp(spec: TaskSpec, req: LoadRequest) -> list[PairExample]:
 # ---------------------------------------------------------------------------------------------
 
 
+_SNLI_HUB_FIELDS = ("premise", "hypothesis", "label")
+_SNLI_OFFICIAL_FIELDS = ("sentence1", "sentence2", "gold_label")
+
+
 def load_snli(spec: TaskSpec, req: LoadRequest) -> list[PairExample]:
     """SNLI from `stanfordnlp/snli` or local files: Hub-schema `<split>.jsonl` (premise,
     hypothesis, label) or the official `snli_1.0_{train,dev,test}.jsonl` (sentence1,
@@ -107,22 +116,26 @@ def load_snli(spec: TaskSpec, req: LoadRequest) -> list[PairExample]:
     if req.data_dir is None:
         rows: Rows = hub_rows(HubSource("stanfordnlp/snli", None, req.split))
     else:
-        official = {"train": "snli_1.0_train.jsonl", "validation": "snli_1.0_dev.jsonl", "test": "snli_1.0_test.jsonl"}
-        rows = jsonl_rows(local_file(req.data_dir, [f"{req.split}.jsonl", official[req.split]], f"snli {req.split}"))
+        official = {"train": "snli_1.0_train.jsonl", "validation": "snli_1.0_dev.jsonl",
+                    "test": "snli_1.0_test.jsonl"}
+        names = [f"{req.split}.jsonl", official[req.split]]
+        rows = jsonl_rows(local_file(req.data_dir, names, f"snli {req.split}"))
     kept, dropped = [], 0
     for i, (where, row) in enumerate(rows):
         if req.max_examples is not None and len(kept) >= req.max_examples:
             break
-        a, b, label = ("premise", "hypothesis", "label") if "premise" in row else ("sentence1", "sentence2", "gold_label")
+        # Hub schema: premise/hypothesis/label; the official jsonl: sentence1/sentence2/gold_label
+        a, b, label = _SNLI_HUB_FIELDS if "premise" in row else _SNLI_OFFICIAL_FIELDS
         if is_unlabelled(row, label) or str(row[label]).strip() == "-":
             dropped += 1
             continue
         text_a, text_b = empties.pair(row, where, a, b)
-        kept.append((where, {"id": f"snli-{req.split}-{i}", "a": text_a, "b": text_b, "label": row[label]}))
+        kept.append(PairExample(f"snli-{req.split}-{i}", text_a, text_b,
+                                label_index(row[label], NLI_LABELS, where, label)))
     if dropped:
         log.warning("snli %s: dropped %d pairs without a gold label (kept %d)", req.split, dropped, len(kept))
     empties.report()
-    return build(kept, lambda r, w, i: PairExample(r["id"], r["a"], r["b"], label_index(r["label"], NLI_LABELS, w)))
+    return unique_ids(kept)
 
 
 # ---------------------------------------------------------------------------------------------

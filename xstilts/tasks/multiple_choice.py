@@ -82,15 +82,19 @@ def csv_rows(path: Path, max_examples: int | None = None) -> Iterator[tuple[str,
         raise DataError(f"{path}: malformed CSV ({err})") from err
 
 
-def build(rows: Rows, make: Callable[[dict, str, int], Any]) -> list:
-    """Examples from (location, row) pairs; `make(row, where, index)` validates and builds one."""
-    examples = [make(row, where, i) for i, (where, row) in enumerate(rows)]
+def unique_ids(examples: list) -> list:
+    """The examples, after checking that no two share an id (predictions are keyed by id)."""
     seen: set[str] = set()
     for ex in examples:
         if ex.id in seen:
             raise DataError(f"duplicate example id {ex.id!r}: ids must be unique within a split")
         seen.add(ex.id)
     return examples
+
+
+def build(rows: Rows, make: Callable[[dict, str, int], Any]) -> list:
+    """Examples from (location, row) pairs; `make(row, where, index)` validates and builds one."""
+    return unique_ids([make(row, where, i) for i, (where, row) in enumerate(rows)])
 
 
 def _rows(spec: TaskSpec, req: LoadRequest, hub: HubSource, official: dict[str, Sequence[str]]) -> Rows:
@@ -121,7 +125,8 @@ def load_hellaswag(spec: TaskSpec, req: LoadRequest) -> list[MultipleChoiceExamp
     the sentence the endings complete stays whole on the choice side.
     """
     n = _num_choices(spec)
-    official = {s: [f"hellaswag_{f}.jsonl"] for s, f in [("train", "train"), ("validation", "val"), ("test", "test")]}
+    official = {"train": ["hellaswag_train.jsonl"], "validation": ["hellaswag_val.jsonl"],
+                "test": ["hellaswag_test.jsonl"]}
     rows = _rows(spec, req, HubSource("Rowan/hellaswag", None, req.split), official)
 
     def make(row: dict, where: str, i: int) -> MultipleChoiceExample:
@@ -181,8 +186,8 @@ def _socialiqa_local_rows(spec: TaskSpec, req: LoadRequest) -> Rows:
     labels_path = Path(req.data_dir) / f"{stem}-labels.lst"
     if not labels_path.exists() or any("label" in r for _, r in rows):
         return rows
-    labels = [l.strip() for l in require_file(labels_path, spec.name).read_text(encoding="utf-8").splitlines()]
-    labels = [l for l in labels if l]
+    text = require_file(labels_path, spec.name).read_text(encoding="utf-8")
+    labels = [line.strip() for line in text.splitlines() if line.strip()]
     if req.max_examples is None and len(labels) != len(rows):
         raise DataError(f"{labels_path}: {len(labels)} labels for {len(rows)} rows in {path}")
     if len(labels) < len(rows):

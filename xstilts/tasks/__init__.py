@@ -4,7 +4,14 @@ import importlib
 
 from xstilts.tasks.base import TaskSpec, all_tasks, get_task, register, split_task_names
 
-_TASK_MODULES = ["xstilts.tasks.nli"]
+_TASK_MODULES = [
+    "xstilts.tasks.nli",
+    "xstilts.tasks.classification",
+    "xstilts.tasks.multiple_choice",
+    "xstilts.tasks.qa",
+    "xstilts.tasks.tagging",
+    "xstilts.tasks.retrieval_tasks",
+]
 
 for _module in _TASK_MODULES:
     importlib.import_module(_module)

@@ -132,6 +132,19 @@ def test_batches_survive_newlines_and_empty_texts(apertium):
     assert "casa" in out[0] and "coche" in out[2]
 
 
+def test_batch_that_loses_a_separator_is_retried_in_halves(apertium, monkeypatch):
+    texts = ["The house is red.", "The dog sleeps.", "I like tea.", "We went home."]
+    alone = [apertium.translate([t], "en", "es")[0] for t in texts]
+    real_call = apertium._call
+
+    def merge_first_two(mode, text):  # as if Apertium had swallowed one blank line
+        out = real_call(mode, text)
+        return out.replace("\n\n", "\n", 1) if text.count("\n\n") >= 2 else out
+
+    monkeypatch.setattr(apertium, "_call", merge_first_two)
+    assert apertium.translate(texts, "en", "es") == alone
+
+
 @pytest.mark.skipif("es-pt" not in installed_modes(), reason="needs apertium-es-pt (Spanish pivot)")
 def test_portuguese_through_the_spanish_pivot(apertium, tmp_path):
     assert route(installed_modes(), "en", "pt") == ["eng-spa", "es-pt"]

@@ -60,7 +60,7 @@ class DataArgs:
 class TrainArgs:
     learning_rate: float = _f(1e-5, "Peak learning rate (AdamW), reached after warmup.")
     weight_decay: float = _f(0.01, "AdamW weight decay; never applied to biases and LayerNorm weights.")
-    adam_betas: list = _f([0.9, 0.999], "AdamW betas.")
+    adam_betas: list[float] = _f([0.9, 0.999], "AdamW betas (beta1, beta2); on the command line: 0.9,0.98.")
     adam_eps: float = _f(1e-8, "AdamW epsilon.")
     warmup_ratio: float = _f(0.1, "Fraction of the optimizer steps spent in linear warmup.")
     num_epochs: float = _f(3.0, "Passes over the training data (multi-task: over the summed task sizes).")
@@ -91,7 +91,7 @@ class TrainArgs:
 
 @dataclass
 class EvalArgs:
-    languages: list | None = _f(None, "Evaluation languages (default: all of the task's languages).")
+    languages: list[str] | None = _f(None, "Evaluation languages (default: all of the task's languages).")
     split: str = _f("test", "Split scored zero-shot: test, or validation where test labels are hidden.")
     batch_size: int = _f(32, "Examples per GPU per evaluation batch (batches are length-sorted).")
     retrieval_layer: int | None = _f(
@@ -122,8 +122,27 @@ def _field_types(cls) -> dict[str, Any]:
     return typing.get_type_hints(cls)
 
 
+class _Typed(str):
+    """A value as typed on the command line, parsed as YAML only where the field is not text:
+    `experiment=2020-05-26` stays that string, `train.learning_rate=2e-5` becomes a float."""
+
+
+def _yaml_scalar(raw: str) -> Any:
+    try:
+        return yaml.safe_load(raw) if raw != "" else None
+    except yaml.YAMLError:
+        return raw
+
+
+def _is_text(annotation: Any) -> bool:
+    return annotation is str or str in typing.get_args(annotation)
+
+
 def _coerce(value: Any, annotation: Any, key: str) -> Any:
     """Check (and gently convert) a value against a field's annotation."""
+    if isinstance(value, _Typed):
+        parsed = _yaml_scalar(value)
+        value = str(value) if parsed is not None and _is_text(annotation) else parsed
     origin = typing.get_origin(annotation)
     args = typing.get_args(annotation)
     if origin in (typing.Union, types.UnionType):
@@ -149,10 +168,12 @@ def _coerce(value: Any, annotation: Any, key: str) -> Any:
         if isinstance(value, (str, int, float)) and not isinstance(value, bool):
             return str(value)
     elif annotation is list or origin is list:
-        if isinstance(value, list):
-            return value
         if isinstance(value, str):  # languages=de,fr on the command line
-            return [v.strip() for v in value.split(",") if v.strip()]
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        if isinstance(value, list):
+            if not args:
+                return value
+            return [_coerce(v, args[0], f"{key}[{i}]") for i, v in enumerate(value)]
     else:
         return value
     raise ConfigError(f"config key {key!r}: expected {getattr(annotation, '__name__', annotation)}, got {value!r}")
@@ -176,16 +197,16 @@ def _apply(obj: Any, values: dict[str, Any], prefix: str = "") -> None:
 
 
 def parse_overrides(args: list[str]) -> dict[str, Any]:
-    """['train.learning_rate=2e-5', 'seed=3'] -> nested dict, values parsed as YAML scalars."""
+    """['train.learning_rate=2e-5', 'seed=3'] -> nested dict of the values as typed.
+
+    Each value is parsed as a YAML scalar when it is applied, unless its field is text.
+    """
     nested: dict[str, Any] = {}
     for arg in args:
         if "=" not in arg:
             raise ConfigError(f"expected key=value, got {arg!r}")
         key, raw = arg.split("=", 1)
-        try:
-            value = yaml.safe_load(raw) if raw != "" else None
-        except yaml.YAMLError:
-            value = raw
+        value = _Typed(raw)
         node = nested
         parts = key.strip().split(".")
         for part in parts[:-1]:
@@ -239,8 +260,9 @@ def validate(cfg: RunConfig) -> None:
     _one_of(cfg.approach, APPROACHES, "approach")
     _one_of(cfg.train.precision, PRECISIONS, "train.precision")
     _one_of(cfg.train.sampler, SAMPLERS, "train.sampler")
-    for key in ("micro_batch_size", "eval_every", "log_every", "max_checkpoints"):
-        if getattr(cfg.train, key) < 1:
+    for key in ("micro_batch_size", "eval_every", "log_every", "max_checkpoints",
+                "gradient_accumulation_steps", "train_batch_size"):
+        if getattr(cfg.train, key) is not None and getattr(cfg.train, key) < 1:
             raise ConfigError(f"train.{key} must be >= 1, got {getattr(cfg.train, key)}")
     if not 0 <= cfg.train.warmup_ratio < 1:
         raise ConfigError(f"train.warmup_ratio must be in [0, 1), got {cfg.train.warmup_ratio}")
@@ -343,7 +365,9 @@ def fill_ds_config(
     leftover = [k for k, v in _walk(out) if v == "auto"]
     if leftover:
         raise ConfigError(f"DeepSpeed config: no run-config value for 'auto' keys {', '.join(leftover)}")
-    explicit = (out["train_batch_size"], out["train_micro_batch_size_per_gpu"], out["gradient_accumulation_steps"])
+    # A file may leave batch keys out (DeepSpeed would derive them): they get the run's values.
+    batch_keys = ("train_batch_size", "train_micro_batch_size_per_gpu", "gradient_accumulation_steps")
+    explicit = tuple(out.setdefault(k, v) for k, v in zip(batch_keys, (total, micro, accum)))
     if explicit != (total, micro, accum):
         raise ConfigError(
             "DeepSpeed config batch sizes (train_batch_size, train_micro_batch_size_per_gpu, "

@@ -66,7 +66,7 @@ def test_tiny_nllb_runs_inside_translate_examples_with_the_cache(tiny_nllb, tmp_
     model, tokenizer = tiny_nllb
     pairs = [PairExample(f"p{i}", f"The cat number {i} sat.", "The dog sat.", i % 3) for i in range(5)]
 
-    backend = CountingNllb.from_components(model, tokenizer, "tiny-test", beam_size=1, batch_size=2,
+    backend = CountingNllb.from_components(model, tokenizer, "tiny-test", beam_size=1, batch_size=2, max_len_a=0.5,
                                            max_len_b=4)
     backend.calls = []
     out, stats = translate_examples(pairs, backend, "es", tmp_path / "c.db", progress=False)

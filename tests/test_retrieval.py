@@ -22,7 +22,8 @@ from xstilts.evaluation.retrieval import (
 )
 from xstilts.models.tiny import tiny_encoder, tiny_tokenizer
 from xstilts.tasks.base import LoadRequest
-from xstilts.tasks.retrieval_tasks import BUCC2018, TATOEBA, TATOEBA_CODES, read_split
+from xstilts.tasks.languages import TATOEBA_CODES
+from xstilts.tasks.retrieval_tasks import BUCC2018, TATOEBA, read_split
 
 
 def shared_data() -> Path:
@@ -236,8 +237,10 @@ def test_tatoeba_local_errors(tmp_path):
         read_split(TATOEBA, LoadRequest("test", "fr", str(tmp_path)))
     with pytest.raises(DataError, match="expected a file"):
         read_split(TATOEBA, LoadRequest("test", "es", str(tmp_path)))
-    with pytest.raises(ConfigError, match="unknown language 'xx'"):
+    with pytest.raises(ConfigError, match="no tatoeba file code for language 'xx'"):
         read_split(TATOEBA, LoadRequest("test", "xx", str(tmp_path)))
+    with pytest.raises(ConfigError, match="non-English"):
+        read_split(TATOEBA, LoadRequest("test", "en", str(tmp_path)))
     with pytest.raises(DataError, match="single evaluation split"):
         read_split(TATOEBA, LoadRequest("validation", "fr", str(tmp_path)))
 
@@ -377,7 +380,7 @@ def test_bucc_end_to_end_finds_the_gold_pairs(tmp_path, monkeypatch, tiny):
     assert sorted(lines) == sorted(f"de-b{i}\ten-b{i}" for i in range(1, 10))
     assert result["de"]["precision"] == pytest.approx(100.0)
     assert result["de"]["recall"] == pytest.approx(90.0)
-    assert (tmp_path / "run" / "labels" / "bucc2018" / "test-de.tsv").read_text().count("\n") == 10
+    assert (tmp_path / "run" / "gold" / "bucc2018" / "test-de.tsv").read_text().count("\n") == 10
     assert not [p for p in (tmp_path / "run").rglob(".*")]  # no temporary files left behind
 
 
@@ -390,13 +393,13 @@ def test_tatoeba_end_to_end_with_known_answers(tmp_path, monkeypatch, tiny):
     pred = (tmp_path / "run" / "predictions" / "tatoeba" / "test-es.tsv").read_text().splitlines()
     assert pred == ["0", "1", "2", "1"]
     assert result == {"es": {"accuracy": pytest.approx(75.0)}}
-    labels = (tmp_path / "run" / "labels" / "tatoeba" / "test-es.tsv").read_text().splitlines()
+    labels = (tmp_path / "run" / "gold" / "tatoeba" / "test-es.tsv").read_text().splitlines()
     assert labels == ["0", "1", "2", "3"]
 
 
 def test_evaluate_rejects_unknown_languages_and_tasks(tmp_path, tiny):
     enc, tok = tiny
-    with pytest.raises(ConfigError, match="unknown languages"):
+    with pytest.raises(ConfigError, match="bad languages"):
         evaluate_retrieval("bucc2018", enc, tok, ["ja"], tmp_path, 1, tmp_path)
     with pytest.raises(ConfigError, match="not a retrieval task"):
         evaluate_retrieval("xnli", enc, tok, ["de"], tmp_path, 1, tmp_path)

@@ -25,8 +25,6 @@ Predictions are written in the XTREME submission layout, atomically.
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,8 +34,11 @@ import numpy as np
 import torch
 
 from xstilts.errors import ConfigError, DataError
+from xstilts.evaluation import xtreme_format
+from xstilts.evaluation.metrics import bucc, tatoeba
 from xstilts.families import pad_2d
 from xstilts.tasks.base import LoadRequest, RetrievalExample, get_task
+from xstilts.tasks.languages import check_languages
 from xstilts.tasks.retrieval_tasks import read_split
 
 logger = logging.getLogger(__name__)
@@ -229,62 +230,49 @@ def best_threshold(scores: np.ndarray, correct: np.ndarray, num_gold: int) -> fl
 
 
 # ---------------------------------------------------------------------------------------------
-# Metrics and files.
-# ---------------------------------------------------------------------------------------------
-
-
-def _tatoeba_accuracy(predicted: Sequence[str], gold: Sequence[str]) -> dict[str, float]:
-    return {"accuracy": 100.0 * float(np.mean([p == g for p, g in zip(predicted, gold)]))}
-
-
-def _bucc_prf(predicted: set[tuple[str, str]], gold: set[tuple[str, str]]) -> dict[str, float]:
-    correct = len(predicted & gold)
-    precision = correct / len(predicted) if predicted else 0.0
-    recall = correct / len(gold) if gold else 0.0
-    f1 = 2 * precision * recall / (precision + recall) if correct else 0.0
-    return {"f1": 100 * f1, "precision": 100 * precision, "recall": 100 * recall}
-
-
-def _write_atomic(path: Path, lines: Sequence[str]) -> None:
-    """Write lines to `path` through a temporary file in the same folder and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.writelines(f"{line}\n" for line in lines)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-# ---------------------------------------------------------------------------------------------
 # Tasks.
 # ---------------------------------------------------------------------------------------------
 
 
 @dataclass
-class _Embedder:
+class _Run:
+    """What every language's evaluation shares: the embedding settings and where files go."""
+
     encoder: object
     tokenizer: object
     layer: int
     batch_size: int
     max_length: int
+    data_dir: str | None
+    out_dir: Path
+    max_examples: int | None
+    write: bool
 
-    def __call__(self, examples: Sequence[RetrievalExample]) -> np.ndarray:
+    def embed(self, examples: Sequence[RetrievalExample]) -> np.ndarray:
         texts = [e.text for e in examples]
         return embed_sentences(self.encoder, self.tokenizer, texts, self.layer, self.batch_size, self.max_length)
 
+    def read(self, spec, split: str, lang: str):
+        return read_split(spec, LoadRequest(split, lang, self.data_dir, self.max_examples))
 
-def _tatoeba(spec, embed: _Embedder, lang: str, data_dir, out_dir: Path, max_examples) -> dict[str, float]:
-    split = read_split(spec, LoadRequest("test", lang, data_dir, max_examples))
-    best = nearest_targets(embed(split.sources), embed(split.targets))
+    def save(self, spec, lang: str, predictions, order=None, gold=None) -> None:
+        """Predictions under `predictions/`, and the gold (when known) under `gold/`."""
+        if not self.write:
+            return
+        xtreme_format.write_predictions(self.out_dir / "predictions", spec.xtreme_id, lang, predictions, order)
+        if gold is not None:
+            xtreme_format.write_gold(self.out_dir / "gold", spec.xtreme_id, lang, gold)
+
+
+def _tatoeba(spec, run: _Run, lang: str) -> dict[str, float]:
+    split = run.read(spec, "test", lang)
+    best = nearest_targets(run.embed(split.sources), run.embed(split.targets))
+    predictions = {s.id: int(b) for s, b in zip(split.sources, best)}
     position = {t.id: i for i, t in enumerate(split.targets)}
     gold_of = dict(split.gold)  # Tatoeba: exactly one gold target per source
-    gold = [position[gold_of[s.id]] for s in split.sources]
-    _write_atomic(out_dir / "predictions" / spec.xtreme_id / f"test-{lang}.tsv", [str(int(b)) for b in best])
-    _write_atomic(out_dir / "labels" / spec.xtreme_id / f"test-{lang}.tsv", [str(g) for g in gold])
-    return _tatoeba_accuracy([int(b) for b in best], gold)
+    golds = {s.id: position[gold_of[s.id]] for s in split.sources}
+    run.save(spec, lang, predictions, order=[s.id for s in split.sources], gold=golds)
+    return tatoeba(predictions, golds, language=lang)
 
 
 def _unified(examples: Sequence[RetrievalExample]) -> tuple[list[RetrievalExample], list[str | None]]:
@@ -299,12 +287,12 @@ def _unified(examples: Sequence[RetrievalExample]) -> tuple[list[RetrievalExampl
     return firsts, [ids_of[e.text][0] if len(ids_of[e.text]) == 1 else None for e in firsts]
 
 
-def _bucc_candidates(split, embed: _Embedder, k: int) -> tuple[list[tuple[str, str]], np.ndarray]:
+def _bucc_candidates(split, run: _Run, k: int) -> tuple[list[tuple[str, str]], np.ndarray]:
     """Mined (source id, target id) pairs of a split and their margins, best first."""
     src, src_ids = _unified(split.sources)
     trg, trg_ids = _unified(split.targets)
     started = time.perf_counter()
-    mined = mine_pairs(embed(src), embed(trg), k)
+    mined = mine_pairs(run.embed(src), run.embed(trg), k)
     pairs, scores, ambiguous = [], [], 0
     for s, t, score in zip(mined.source, mined.target, mined.score):
         if src_ids[s] is None or trg_ids[t] is None:
@@ -321,27 +309,26 @@ def _bucc_candidates(split, embed: _Embedder, k: int) -> tuple[list[tuple[str, s
     return pairs, np.asarray(scores, dtype=np.float64)
 
 
-def _bucc(spec, embed: _Embedder, lang: str, data_dir, out_dir: Path, max_examples, k: int) -> dict[str, float]:
-    dev = read_split(spec, LoadRequest("validation", lang, data_dir, max_examples))
+def _bucc(spec, run: _Run, lang: str, k: int) -> dict[str, float]:
+    dev = run.read(spec, "validation", lang)
     if not dev.gold:
         raise DataError(f"bucc2018 {lang}: {dev.origin} has no gold pairs to tune the mining threshold on")
-    dev_pairs, dev_scores = _bucc_candidates(dev, embed, k)
+    dev_pairs, dev_scores = _bucc_candidates(dev, run, k)
     threshold = best_threshold(dev_scores, np.array([p in dev.gold for p in dev_pairs], dtype=bool), len(dev.gold))
-    dev_metrics = _bucc_prf({p for p, s in zip(dev_pairs, dev_scores) if s >= threshold}, set(dev.gold))
+    dev_metrics = bucc([p for p, s in zip(dev_pairs, dev_scores) if s >= threshold], dev.gold, language=lang)
     logger.info("bucc2018 %s: threshold %.4f tuned on %s (F1 %.2f there)", lang, threshold, dev.origin, dev_metrics["f1"])
 
-    test = read_split(spec, LoadRequest("test", lang, data_dir, max_examples))
-    test_pairs, test_scores = _bucc_candidates(test, embed, k)
+    test = run.read(spec, "test", lang)
+    test_pairs, test_scores = _bucc_candidates(test, run, k)
     predicted = [p for p, s in zip(test_pairs, test_scores) if s >= threshold]
-    _write_atomic(out_dir / "predictions" / spec.xtreme_id / f"test-{lang}.tsv", [f"{s}\t{t}" for s, t in predicted])
+    run.save(spec, lang, predicted, gold=test.gold)
     if test.gold is None:
         logger.warning(
             "bucc2018 %s: %s has no gold file, so the metrics reported are those of the "
             "validation split the threshold was tuned on (optimistic)", lang, test.origin,
         )
         return dev_metrics
-    _write_atomic(out_dir / "labels" / spec.xtreme_id / f"test-{lang}.tsv", [f"{s}\t{t}" for s, t in sorted(test.gold)])
-    return _bucc_prf(set(predicted), set(test.gold))
+    return bucc(predicted, test.gold, language=lang)
 
 
 def evaluate_retrieval(
@@ -357,32 +344,31 @@ def evaluate_retrieval(
     max_length: int = 512,
     k: int = 4,
     max_examples: int | None = None,
+    write: bool = True,
 ) -> dict[str, dict[str, float]]:
     """Evaluate `encoder` on a retrieval task, per language, without any training.
 
-    task_name: "tatoeba" or "bucc2018"; data_dir: local files (see the task's local_layout;
-    None = the Hub); layer: hidden-state index to pool (None = `default_layer`); out_dir: the
-    run folder, which receives `predictions/<xtreme_id>/test-<lang>.tsv` (XTREME's format:
-    Tatoeba, the retrieved English line index per source line; BUCC, `src_id<TAB>trg_id`
-    pairs) and the gold in the same layout under `labels/` where it is known.
+    task_name: "tatoeba" or "bucc2018"; languages: XTREME codes from the task's list;
+    data_dir: local files (see the task's local_layout; None = the Hub); layer: hidden-state
+    index to pool (None = `default_layer`); out_dir: the run folder, which receives
+    `predictions/<xtreme_id>/test-<lang>.tsv` in XTREME's format (Tatoeba: the retrieved
+    English line index per source line; BUCC: `src_id<TAB>trg_id` pairs) and the gold, where
+    known, in the same layout under `gold/`. k: neighbourhood of the BUCC margin.
+    write: False on every rank but the main one when the encoder is sharded (ZeRO-3): all
+    ranks must embed, one writes.
     Returns {lang: metrics} in percent: Tatoeba `accuracy`; BUCC `f1`, `precision`, `recall`.
     """
     spec = get_task(task_name)
     if spec.family != "retrieval":
         raise ConfigError(f"task {task_name!r} is a {spec.family} task, not a retrieval task")
-    unknown = [lang for lang in languages if lang not in spec.languages]
-    if unknown:
-        raise ConfigError(f"{task_name}: unknown languages {unknown}; known: {', '.join(spec.languages)}")
+    check_languages(spec.xtreme_id, languages)
     if layer is None:
         layer = default_layer(_encoder_config(encoder).num_hidden_layers)
-    embed = _Embedder(encoder, tokenizer, layer, batch_size, max_length)
-    out_dir = Path(out_dir)
+    run = _Run(encoder, tokenizer, layer, batch_size, max_length,
+               None if data_dir is None else str(data_dir), Path(out_dir), max_examples, write)
     results = {}
     for lang in languages:
         started = time.perf_counter()
-        if task_name == "tatoeba":
-            results[lang] = _tatoeba(spec, embed, lang, data_dir, out_dir, max_examples)
-        else:
-            results[lang] = _bucc(spec, embed, lang, data_dir, out_dir, max_examples, k)
+        results[lang] = _tatoeba(spec, run, lang) if task_name == "tatoeba" else _bucc(spec, run, lang, k)
         logger.info("%s %s (layer %d): %s in %.1f s", task_name, lang, layer, results[lang], time.perf_counter() - started)
     return results

@@ -24,23 +24,12 @@ from pathlib import Path
 from xstilts.errors import ConfigError, DataError
 from xstilts.tasks.base import HubSource, LoadRequest, RetrievalExample, TaskSpec, register
 from xstilts.tasks.io import field, hub_rows, require_file
+from xstilts.tasks.languages import file_code, official_languages
 
 logger = logging.getLogger(__name__)
 
 XTREME_HUB = "google/xtreme"
 
-# XTREME language code -> the three-letter code in LASER's Tatoeba file names and in the Hub
-# config names (`tatoeba.<code>`): the 36 languages XTREME scores.
-TATOEBA_CODES = {
-    "af": "afr", "ar": "ara", "bg": "bul", "bn": "ben", "de": "deu", "el": "ell", "es": "spa",
-    "et": "est", "eu": "eus", "fa": "pes", "fi": "fin", "fr": "fra", "he": "heb", "hi": "hin",
-    "hu": "hun", "id": "ind", "it": "ita", "ja": "jpn", "jv": "jav", "ka": "kat", "kk": "kaz",
-    "ko": "kor", "ml": "mal", "mr": "mar", "nl": "nld", "pt": "por", "ru": "rus", "sw": "swh",
-    "ta": "tam", "te": "tel", "th": "tha", "tl": "tgl", "tr": "tur", "ur": "urd", "vi": "vie",
-    "zh": "cmn",
-}  # fmt: skip
-
-BUCC_LANGUAGES = ("de", "fr", "ru", "zh")
 
 # Our split name -> file-name infixes tried in order (raw BUCC 2018 names first, then the
 # names XTREME's download script renames them to).
@@ -83,11 +72,10 @@ def read_split(spec: TaskSpec, req: LoadRequest) -> RetrievalSplit:
 
 
 def _tatoeba_code(language: str | None) -> str:
-    if language not in TATOEBA_CODES:
-        raise ConfigError(
-            f"tatoeba: unknown language {language!r}; known: {', '.join(sorted(TATOEBA_CODES))}"
-        )
-    return TATOEBA_CODES[language]
+    """LASER's three-letter code for an XTREME language ('de' -> 'deu'); English is the target."""
+    if language in (None, "en"):
+        raise ConfigError(f"tatoeba: the source language must be a non-English language, got {language!r}")
+    return file_code("tatoeba", language)
 
 
 def _text_lines(path: Path) -> list[str]:
@@ -262,8 +250,8 @@ def read_bucc(spec: TaskSpec, req: LoadRequest) -> RetrievalSplit:
     gold pairs outside the cap are counted and left out.
     Hub: `google/xtreme` config `bucc18.<lang>`, splits validation / test; gold pairs only.
     """
-    if req.language not in BUCC_LANGUAGES:
-        raise ConfigError(f"bucc2018: unknown language {req.language!r}; known: {', '.join(BUCC_LANGUAGES)}")
+    if req.language not in BUCC2018.languages:
+        raise ConfigError(f"bucc2018: unknown language {req.language!r}; known: {', '.join(BUCC2018.languages)}")
     if req.split not in _BUCC_FILE_SPLITS:
         raise DataError(f"bucc2018 has splits validation (BUCC sample) and test (BUCC training); got {req.split!r}")
     src, trg, gold, origin = _bucc_hub(req) if req.data_dir is None else _bucc_local(req)
@@ -294,7 +282,7 @@ TATOEBA = register(TaskSpec(
     description="Tatoeba: retrieve the English translation of each sentence among ~1000 (accuracy)",
     metric="tatoeba",
     loader=load_tatoeba,
-    languages=tuple(TATOEBA_CODES),
+    languages=official_languages("tatoeba"),
     xtreme_id="tatoeba",
     hub=f"{XTREME_HUB} (tatoeba.<xxx>, split validation)",
     local_layout="<dir>/tatoeba.<xxx>-eng.<xxx> and tatoeba.<xxx>-eng.eng (LASER data/tatoeba/v1), line i aligned",
@@ -306,7 +294,7 @@ BUCC2018 = register(TaskSpec(
     description="BUCC 2018: mine translation pairs from comparable corpora with margin scoring (F1)",
     metric="bucc",
     loader=load_bucc,
-    languages=BUCC_LANGUAGES,
+    languages=official_languages("bucc2018"),
     xtreme_id="bucc2018",
     hub=f"{XTREME_HUB} (bucc18.<lang>; gold pairs only, not comparable to BUCC results)",
     local_layout="<dir>/<lang>-en.{sample,training}.{<lang>,en} (id<TAB>sentence) and "

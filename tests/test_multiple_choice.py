@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -199,16 +200,20 @@ def siqa_rows(labels):
 
 
 def test_socialiqa_hub(monkeypatch):
-    fake_hub(monkeypatch, {
-        ("allenai/social_i_qa", None, "validation"): Dataset.from_dict(
+    calls = fake_hub(monkeypatch, {
+        ("lighteval/siqa", None, "validation"): Dataset.from_dict(
             siqa_rows(["1", "3", "2\n"]), features=SIQA_FEATURES),
-        ("allenai/social_i_qa", None, "train"): Dataset.from_dict(siqa_rows(["0"]), features=SIQA_FEATURES),
+        ("lighteval/siqa", None, "train"): Dataset.from_dict(siqa_rows(["0"]), features=SIQA_FEATURES),
+        ("allenai/social_i_qa", None, "validation"): Dataset.from_dict(siqa_rows(["2"]), features=SIQA_FEATURES),
     })
     ex = SOCIALIQA.loader(SOCIALIQA, LoadRequest("validation"))
+    assert calls == [("lighteval/siqa", None, "validation")]
     assert [e.label for e in ex] == [0, 2, 1]  # "1".."3" -> 0..2; old Hub builds had a trailing newline
     assert ex[0].choices == ("happy", "bored", "angry") and ex[0].id == "socialiqa-validation-0"
     with pytest.raises(DataError, match="'label' = '0' is outside 1..3"):
         SOCIALIQA.loader(SOCIALIQA, LoadRequest("train"))
+    allenai = dataclasses.replace(SOCIALIQA, extra={**SOCIALIQA.extra, "hub_path": "allenai/social_i_qa"})
+    assert [e.label for e in allenai.loader(allenai, LoadRequest("validation"))] == [1]
 
 
 def test_socialiqa_official_files(tmp_path):

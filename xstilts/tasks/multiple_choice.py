@@ -197,10 +197,15 @@ def _socialiqa_local_rows(spec: TaskSpec, req: LoadRequest) -> Rows:
 
 
 def load_socialiqa(spec: TaskSpec, req: LoadRequest) -> list[MultipleChoiceExample]:
-    """SocialIQA from `allenai/social_i_qa` (label "1".."3" as a string) or local files."""
+    """SocialIQA from the Hub (label "1".."3" as a string) or local files.
+
+    The Hub copy is `spec.extra["hub_path"]`: `allenai/social_i_qa` still ships only a loading
+    script, which `datasets` >= 4 refuses to run, so the default is `lighteval/siqa`, a parquet
+    copy with the same fields and splits (lm-evaluation-harness made the same switch).
+    """
     n = _num_choices(spec)
     if req.data_dir is None:
-        rows = hub_rows(HubSource("allenai/social_i_qa", None, req.split), req.max_examples)
+        rows = hub_rows(HubSource(str(spec.extra["hub_path"]), None, req.split), req.max_examples)
     else:
         rows = _socialiqa_local_rows(spec, req)
 
@@ -304,10 +309,10 @@ SOCIALIQA = register(TaskSpec(
     metric="accuracy",
     loader=load_socialiqa,
     train_size=33_410,
-    hub="allenai/social_i_qa",
+    hub="lighteval/siqa (parquet copy of allenai/social_i_qa)",
     local_layout="<dir>/{train,validation,test}.jsonl (Hub schema) or the official "
                  "{train,dev}.jsonl + {train,dev}-labels.lst",
-    extra={"num_choices": 3},
+    extra={"num_choices": 3, "hub_path": "lighteval/siqa"},
 ))
 
 COMMONSENSEQA = register(TaskSpec(

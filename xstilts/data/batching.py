@@ -35,18 +35,18 @@ def global_batches(
     if n < batch_size:
         raise ConfigError(f"{n} training examples are fewer than one global batch of {batch_size}")
     rng = _rng(seed, epoch, 7919)
-    order = rng.permutation(n)
-    usable = (n // batch_size) * batch_size
+    # The left-over examples are cut from the random permutation, before any length sorting,
+    # so they differ from epoch to epoch (sorting first would drop the shortest ones every time).
+    order = rng.permutation(n)[: (n // batch_size) * batch_size]
     if group_by_length:
         lengths = np.asarray(lengths)
         pool = batch_size * group_factor
         pieces = []
-        for start in range(0, n, pool):
+        for start in range(0, len(order), pool):
             chunk = order[start : start + pool]
             pieces.append(chunk[np.argsort(-lengths[chunk], kind="stable")])
         order = np.concatenate(pieces)
-    # The left-over examples differ from epoch to epoch, since the permutation does.
-    batches = order[:usable].reshape(-1, batch_size)
+    batches = order.reshape(-1, batch_size)
     batches = batches[rng.permutation(len(batches))]
     return [b.tolist() for b in batches]
 
@@ -111,6 +111,8 @@ class TaskStream:
         self.seed = seed
         self.group_by_length = group_by_length
         self.per_epoch = len(self.lengths) // batch_size
+        if self.per_epoch == 0:
+            raise ConfigError(f"{len(self.lengths)} training examples are fewer than one global batch of {batch_size}")
         self.position = 0
         self._epoch = -1
         self._batches: list[list[int]] = []

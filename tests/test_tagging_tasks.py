@@ -153,6 +153,12 @@ def test_panx_strips_the_language_prefix_only_when_every_token_has_it(tmp_path):
     assert PANX.loader(PANX, LoadRequest("validation", "de", str(tmp_path)))[0].tokens == ("de:Anton", "Köln")
 
 
+def test_only_newlines_end_lines(tmp_path):
+    write(tmp_path / "dev-en.tsv", "a\u2028b\tO\nc\x85d\tB-PER\r\n\ne\tO\n")
+    dev = PANX.loader(PANX, LoadRequest("validation", "en", str(tmp_path)))
+    assert [(e.tokens, e.tags) for e in dev] == [(("a\u2028b", "c\x85d"), ("O", "B-PER")), (("e",), ("O",))]
+
+
 @pytest.mark.parametrize("text, message", [
     ("a\tO\tx\n", r"line 1: expected 'token<TAB>tag'"),
     ("a\tO\nb\n", r"line 2: this sentence mixes tagged and untagged"),
@@ -316,6 +322,14 @@ def test_head_needs_resolved_ccg_labels(tmp_path):
     assert get_family("tagging").make_head(spec, tiny_encoder(tiny_tokenizer())).classifier.out_features == 8
 
 
+def test_supertag_set_from_tsv_in_the_task_folder(tmp_path):
+    # The engine passes <data_dir>/<task> to loaders; the set is stored in that folder.
+    write(tmp_path / "ccg" / "train.tsv", "Pierre\tN/N\nVinken\tN\n\nHi\tN\n")
+    spec = resolve_labels(CCG, str(tmp_path / "ccg"))
+    assert spec.labels == ("N", "N/N", CCG_CATCH_ALL)
+    assert (tmp_path / "ccg" / "supertags.txt").is_file()
+
+
 def test_bad_stored_supertag_file(tmp_path):
     write(tmp_path / "supertags.txt", "N\nN/N\n")
     with pytest.raises(DataError, match="ending with '<rare>'"):
@@ -343,6 +357,9 @@ def readme_counts() -> tuple[list, list]:
 
 def test_real_udpos_counts():
     ud, _ = readme_counts()
+    from xstilts.data.features import load_examples  # the engine's entry point: <data_dir>/<task>
+
+    assert len(load_examples(UDPOS, "validation", "en", str(shared_data()), None)) == 2002
     for name, sentences, tokens in ud:
         lang, split = name.split("_")[0], name.split("-ud-")[1].split(".")[0]
         examples = UDPOS.loader(UDPOS, LoadRequest(_SPLITS[split], lang, str(shared_data())))

@@ -38,6 +38,7 @@ import dataclasses
 import logging
 import os
 import re
+import tempfile
 from collections import Counter
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -107,8 +108,10 @@ def _capped(sentences: list[Sentence], max_examples: int | None) -> list[Sentenc
 
 
 def _lines(path: Path) -> list[str]:
+    """The file's lines. Only \\n (and \\r\\n) end a line: str.splitlines() would also split
+    at U+0085 or U+2028, which occur inside tokens of web text."""
     try:
-        return path.read_text(encoding="utf-8").splitlines()
+        return [line.rstrip("\r") for line in path.read_text(encoding="utf-8").split("\n")]
     except UnicodeDecodeError as err:
         line = path.read_bytes()[: err.start].count(b"\n") + 1
         raise DataError(f"{path}: line {line} is not valid UTF-8 ({err.reason})") from err
@@ -399,9 +402,16 @@ def resolve_labels(
         return dataclasses.replace(spec, labels=labels)
     train = spec.loader(spec, LoadRequest("train", data_dir=data_dir))
     labels = build_supertag_labels(train, int(spec.extra.get("min_count", 1)), catch_all)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("\n".join(labels) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    # A private temporary name per process: every rank may build the (identical) set at once.
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write("\n".join(labels) + "\n")
+        os.replace(tmp, path)
+    except OSError as err:
+        raise ConfigError(
+            f"{spec.name}: cannot store the label set at {path} ({err}); pass a writable labels_path"
+        ) from err
     return dataclasses.replace(spec, labels=labels)
 
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from xstilts.errors import ConfigError
+from xstilts.errors import ConfigError, DataError
 from xstilts.evaluation.metrics import squad
 from xstilts.families import get_family, span_qa
 from xstilts.models.tiny import tiny_encoder, tiny_tokenizer
@@ -137,6 +137,11 @@ def test_max_length_without_room_for_context_is_a_config_error(tok):
         span_qa.featurize(_spec(), [example], tok, 8)
 
 
+def test_context_without_tokens_is_a_data_error(tok):
+    with pytest.raises(DataError, match="example 'z'.*no tokens"):
+        span_qa.featurize(_spec(), [SpanQAExample("z", "Who?", "", ())], tok, 32)
+
+
 # ---------------------------------------------------------------------------------------------
 # Collation and head.
 # ---------------------------------------------------------------------------------------------
@@ -257,6 +262,22 @@ def test_null_score_is_the_lowest_over_windows(tok):
     assert span_qa.decode(spec, [example], features, logits) == {"long": "Paris"}
 
 
+def test_features_survive_the_arrow_feature_cache(tok):
+    """xstilts.data caches features as a `datasets` Arrow table: offsets come back as lists."""
+    import datasets
+
+    examples = [_long_example(3), SpanQAExample("imp", "Who ate?", FILLER * 3, ())]
+    spec = _spec(doc_stride=16, version_2_with_negative=True)
+    features = span_qa.featurize(spec, examples, tok, 48)
+    cached = datasets.Dataset.from_list(features).to_list()
+    picks = {k: (f["start_position"], f["end_position"], 5.0) for k, f in enumerate(features) if f["start_position"]}
+    picks.update({k: (0, 0, 1.0) for k, f in enumerate(features) if f["example_index"] == 1})
+    logits = _logits_for(features, picks)
+    expected = {"long": "Paris", "imp": ""}
+    assert span_qa.decode(spec, examples, features, logits) == expected
+    assert span_qa.decode(spec, examples, cached, logits) == expected
+
+
 def test_gold_lists_answer_texts():
     ex = SpanQAExample("q", "Who?", "A man and a dog.", (Answer("A man", 0), Answer("man", 2)))
     assert span_qa.gold(_spec(), ex) == ["A man", "man"]
@@ -286,14 +307,14 @@ def test_short_training_run_lowers_the_loss(tok):
     head = span_qa.make_head(spec, encoder)
     optim = torch.optim.AdamW(list(encoder.parameters()) + list(head.parameters()), lr=3e-3)
     losses = []
-    for _ in range(40):
+    for _ in range(20):
         hidden = encoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
         loss = head(hidden, batch).loss
         optim.zero_grad()
         loss.backward()
         optim.step()
         losses.append(loss.item())
-    assert losses[-1] < 0.3 * losses[0], losses
+    assert losses[-1] < 0.1 * losses[0], losses
     with torch.no_grad():
         hidden = encoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
         out = head(hidden, batch).outputs

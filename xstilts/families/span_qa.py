@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from xstilts.errors import ConfigError
+from xstilts.errors import ConfigError, DataError
 from xstilts.families import Family, HeadOutput, encoder_inputs
 from xstilts.tasks.base import SpanQAExample, TaskSpec
 
@@ -133,6 +133,11 @@ def featurize(
                 tuple(o) if s == 1 else None for o, s in zip(enc["offset_mapping"][w], sequence_ids)
             ]
             context = [k for k, s in enumerate(sequence_ids) if s == 1]
+            if not context:
+                raise DataError(
+                    f"task {spec.name}: example {examples[example_index].id!r}: the tokenizer "
+                    "turns its context into no tokens"
+                )
             start, end = _answer_positions(
                 examples[example_index], enc["offset_mapping"][w], context[0], context[-1]
             )

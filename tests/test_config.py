@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -378,3 +380,57 @@ def test_ds_config_path_resolves_from_any_cwd(monkeypatch):
     """The default `ds_configs/zero2.json` is found from outside the repository too."""
     monkeypatch.chdir("/")
     assert load_ds_config(TrainArgs().deepspeed_config)["zero_optimization"]["stage"] == 2
+
+
+# ---------------------------------------------------------------------------------------------
+# Command line.
+# ---------------------------------------------------------------------------------------------
+
+
+def xstilts(*args: str, cwd=None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "xstilts", *args], capture_output=True, text=True, cwd=cwd, timeout=120)
+
+
+def test_cli_lists_tasks():
+    from xstilts.tasks import all_tasks
+
+    out = xstilts("tasks")
+    assert out.returncode == 0, out.stderr
+    listed = {line.split()[0] for line in out.stdout.splitlines() if line and not line.startswith(" ")}
+    assert listed == set(all_tasks()) and {"mnli", "xnli"} <= listed
+    assert "nyu-mll/glue (mnli)" in out.stdout and "facebook/xnli" in out.stdout
+
+
+def test_cli_lists_options():
+    out = xstilts("options")
+    assert out.returncode == 0, out.stderr
+    listed = [line.split(" = ")[0] for line in out.stdout.splitlines() if " = " in line and not line.startswith(" ")]
+    assert listed == [k for k, _, _ in describe()]
+    assert "train.learning_rate = 1e-05" in out.stdout
+    assert xstilts("--local_rank=0", "options").stdout == out.stdout  # the DeepSpeed launcher's flag is ignored
+
+
+def test_cli_usage():
+    out = xstilts()
+    assert out.returncode == 0 and "usage: python -m xstilts <command>" in out.stdout
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["frobnicate"], "error: unknown command 'frobnicate'"),
+        (["intermediat"], "error: unknown command 'intermediat' (did you mean 'intermediate'?)"),
+        (["intermediate", "train.learning_rat=1e-3"],
+         "error: unknown config key 'train.learning_rat' (did you mean 'train.learning_rate'"),
+        (["target", "approach=englsh"], "error: approach='englsh' is not one of english, mlm, translated, none"),
+        (["evaluate", "train.micro_batch_size=abc"], "error: config key 'train.micro_batch_size': expected int, got 'abc'"),
+        (["intermediate", "config=/nonexistent/run.yaml"], "error: config file /nonexistent/run.yaml not found"),
+        (["score", "only_one_dir"], "error: score needs PRED_DIR GOLD_DIR"),
+    ],
+)
+def test_cli_errors_exit_2_with_a_message(args, message, tmp_path):
+    out = xstilts(*args, cwd=tmp_path)
+    assert out.returncode == 2
+    assert message in out.stderr
+    assert "Traceback" not in out.stderr
+    assert not any(tmp_path.iterdir())  # nothing was started or written

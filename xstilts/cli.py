@@ -21,6 +21,8 @@ commands:
 Launch any phase on GPUs with `deepspeed [launcher flags] run_scripts/<phase>.sh key=value ...`.
 """
 
+COMMANDS = ("intermediate", "target", "evaluate", "score", "tasks", "options")
+
 
 def _print_tasks() -> None:
     from xstilts.tasks import all_tasks
@@ -66,13 +68,16 @@ def main(argv: list[str] | None = None) -> int:
 
             print(json.dumps(score_files(args[0], args[1], args[2:] or None), indent=2))
         elif command in ("intermediate", "target", "evaluate"):
-            from xstilts import phases
             from xstilts.config import load_config
 
-            cfg = load_config(args)
+            cfg = load_config(args)  # before importing phases (DeepSpeed): typos fail in a second
+            from xstilts import phases
+
             getattr(phases, f"run_{command}")(cfg)
         else:
-            raise ConfigError(f"unknown command {command!r}\n{USAGE}")
+            from xstilts.tasks.base import nearest
+
+            raise ConfigError(f"unknown command {command!r}{nearest(command, COMMANDS)}\n{USAGE}")
     except (ConfigError, DataError) as err:
         print(f"error: {err}", file=sys.stderr, flush=True)
         return 2

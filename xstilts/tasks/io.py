@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 from typing import Any, Iterator
@@ -40,17 +39,27 @@ def require_file(path: str | Path, what: str) -> Path:
 
 
 def _read_text(path: Path) -> str:
+    data = path.read_bytes()  # not read_text: its universal newlines would end lines at a lone \r
     try:
-        return path.read_text(encoding="utf-8")
+        return data.decode("utf-8")
     except UnicodeDecodeError as err:
-        line = path.read_bytes()[: err.start].count(b"\n") + 1
+        line = data[: err.start].count(b"\n") + 1
         raise DataError(f"{path}: line {line} is not valid UTF-8 ({err.reason})") from err
+
+
+def _lines(text: str) -> list[str]:
+    """Lines split at \n only (dropping a CRLF's \r): str.splitlines would also cut rows at
+    U+2028, U+0085 or form feeds, which occur inside real sentences."""
+    lines = text.split("\n")
+    if lines[-1] == "":  # the final newline ends the last line; it does not start another
+        lines.pop()
+    return [line[:-1] if line.endswith("\r") else line for line in lines]
 
 
 def jsonl_rows(path: Path, max_examples: int | None = None) -> Iterator[tuple[str, dict]]:
     """Rows of a JSON-lines file as (location, row); blank lines are skipped."""
     n = 0
-    for lineno, line in enumerate(_read_text(path).splitlines(), 1):
+    for lineno, line in enumerate(_lines(_read_text(path)), 1):
         if not line.strip():
             continue
         if max_examples is not None and n >= max_examples:
@@ -75,8 +84,8 @@ def tsv_rows(
     With `columns`, the file has no header and each line must have at least that many fields;
     without, the first line is the header. Quoting is off: NLI text contains bare quotes.
     """
-    lines = _read_text(path).splitlines()
-    reader = csv.reader(lines, delimiter="\t", quoting=csv.QUOTE_NONE)
+    # Plain tab splitting is csv's QUOTE_NONE without its refusal of a stray \r inside a field.
+    reader = (line.split("\t") for line in _lines(_read_text(path)))
     start = 1
     if columns is None:
         try:
@@ -127,6 +136,8 @@ def label_index(value: Any, labels: tuple[str, ...], where: str, name: str = "la
             f"{where}: field {name!r} = {value!r} is neither a label name ({', '.join(labels)}) "
             "nor an integer"
         ) from None
+    if isinstance(value, float) and value != idx:
+        raise DataError(f"{where}: field {name!r} = {value!r} is not an integer")
     if not 0 <= idx < len(labels):
         raise DataError(f"{where}: field {name!r} = {idx} is outside 0..{len(labels) - 1}")
     return idx

@@ -72,7 +72,8 @@ def load_xnli(spec: TaskSpec, req: LoadRequest) -> list[PairExample]:
     split = "dev" if req.split == "validation" else req.split
     xtreme = root / f"{split}-{lang}.tsv"
     if xtreme.exists():
-        rows = tsv_rows(xtreme, ["premise", "hypothesis", "label"], req.max_examples)
+        path = require_file(xtreme, f"xnli {lang} {req.split}")
+        rows = tsv_rows(path, ["premise", "hypothesis", "label"], req.max_examples)
         return [pair_example(r, w, f"xnli-{lang}-{req.split}-{i}", "premise", "hypothesis", "label")
                 for i, (w, r) in enumerate(rows)]
     original = require_file(root / f"xnli.{split}.tsv", f"xnli {lang} {req.split} ({xtreme.name} or XNLI-1.0 tsv)")

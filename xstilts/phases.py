@@ -161,6 +161,10 @@ def run_target(cfg: RunConfig) -> Path:
         return run_dir
     start = encoder_for_target(cfg)
     model_path = dist.broadcast_object(resolve_model_path(start) if dist.is_main else None)
+    if spec.family == "retrieval":  # BUCC, Tatoeba: no training data; the encoder is scored as is
+        retrieval(cfg, spec, languages, model_path, dist, run_dir)
+        _done(run_dir, dist)
+        return run_dir
     tokenizer = load_tokenizer(model_path, cfg.model.revision, cfg.model.trust_remote_code)
     source = get_task(spec.train_task) if spec.train_task else spec
     data = PhaseData(
@@ -184,6 +188,10 @@ def run_evaluate(cfg: RunConfig) -> Path:
     spec = get_task(cfg.target)
     languages = check_languages(spec.xtreme_id, cfg.eval.languages or spec.languages)
     run_dir = target_dir(cfg)
+    if spec.family == "retrieval":
+        model_path = dist.broadcast_object(resolve_model_path(encoder_for_target(cfg)) if dist.is_main else None)
+        retrieval(cfg, spec, languages, model_path, dist, run_dir)
+        return run_dir
     model_dir = run_dir / "model"
     if not (model_dir / "config.json").is_file():
         raise ConfigError(f"{model_dir} holds no trained model: run run_scripts/target.sh first")
@@ -214,14 +222,54 @@ def zero_shot(cfg: RunConfig, spec: TaskSpec, languages, engine, tokenizer, dist
                 board.scalar(f"eval/{spec.name}/{lang}/{metric}", value, 0)
             print(f"{spec.name} {lang}: " + ", ".join(f"{k}={v:.2f}" for k, v in result.metrics.items()),
                   flush=True)
+    results = _results(cfg, spec, per_lang)
+    if dist.is_main:
+        _write_results(results, run_dir, board)
+    dist.barrier()
+    return results
+
+
+def _results(cfg: RunConfig, spec: TaskSpec, per_lang: dict) -> dict:
+    """The results.json record: per-language metrics, their mean, and the XTREME task score."""
     average, score = summarise(spec.xtreme_id, per_lang)
-    results = {
+    return {
         "task": spec.name, "approach": cfg.approach, "intermediate": intermediate_name(cfg),
         "seed": cfg.seed, "metrics": per_lang, "average": average, "score": score,
     }
+
+
+def _write_results(results: dict, run_dir: Path, board: Board) -> None:
+    board.scalar(f"eval/{results['task']}/score", results["score"], 0)
+    write_json_atomic(run_dir / "results.json", results)
+    print(f"{results['task']} score: {results['score']:.2f}", flush=True)
+
+
+def retrieval(cfg: RunConfig, spec: TaskSpec, languages, model_path: str, dist: Dist, run_dir: Path) -> dict:
+    """BUCC/Tatoeba on an encoder without fine-tuning: mean-pooled middle layer, nearest neighbours.
+
+    Rank 0 does the work on one device (inference of even XLM-R XL fits one GPU); the other
+    ranks wait, so the command behaves the same under any launcher.
+    """
+    from xstilts.evaluation.retrieval import evaluate_retrieval
+    from xstilts.models.encoder import load_encoder
+
+    results = None
     if dist.is_main:
-        board.scalar(f"eval/{spec.name}/score", score, 0)
-        write_json_atomic(run_dir / "results.json", results)
-        print(f"{spec.name} score: {score:.2f}", flush=True)
+        tokenizer = load_tokenizer(model_path, cfg.model.revision, cfg.model.trust_remote_code)
+        encoder = load_encoder(model_path, cfg.model.revision, cfg.model.trust_remote_code).to(dist.device)
+        data_dir = str(Path(cfg.data.data_dir) / spec.name) if cfg.data.data_dir else None
+        per_lang = evaluate_retrieval(
+            spec.name, encoder, tokenizer, languages, data_dir, cfg.eval.retrieval_layer, run_dir,
+            batch_size=cfg.eval.batch_size, max_length=cfg.model.max_seq_length,
+            max_examples=cfg.data.max_eval_examples,
+        )
+        board = Board(run_dir / "tb")
+        for lang, metrics in per_lang.items():
+            for metric, value in metrics.items():
+                board.scalar(f"eval/{spec.name}/{lang}/{metric}", value, 0)
+        results = _results(cfg, spec, per_lang)
+        _write_results(results, run_dir, board)
+        board.hparams(_hparams(cfg), {"hparam/score": results["score"]})
+        board.close()
     dist.barrier()
-    return results
+    return dist.broadcast_object(results)

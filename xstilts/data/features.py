@@ -12,7 +12,8 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from collections.abc import Sequence
+from typing import Any, Callable
 
 from xstilts.families import get_family
 from xstilts.tasks.base import LoadRequest, TaskSpec
@@ -61,7 +62,7 @@ def featurize_cached(
     cache_dir: Path,
     rank: int = 0,
     barrier: Callable[[], None] = lambda: None,
-) -> list[dict[str, Any]]:
+) -> "FeatureTable":
     """Features for `examples`, from the cache when an identical request was made before."""
     import datasets
 
@@ -92,4 +93,34 @@ def featurize_cached(
         except OSError:  # another job finished the same key first: theirs is identical
             shutil.rmtree(tmp, ignore_errors=True)
     barrier()
-    return datasets.load_from_disk(str(folder)).to_list()
+    return FeatureTable(datasets.load_from_disk(str(folder)))
+
+
+class FeatureTable(Sequence):
+    """Cached features, memory-mapped: rows are built on access, never all at once.
+
+    SQuAD-sized feature sets (130k windows x 384 tokens, with offsets) would take several GB
+    as Python lists; the Arrow table stays on disk and in the page cache.
+    """
+
+    def __init__(self, table):
+        self._table = table
+
+    def __len__(self) -> int:
+        return len(self._table)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        return self._table[int(index)]
+
+    def __iter__(self):
+        return iter(self._table)
+
+    def column(self, name: str) -> list:
+        """One field of every feature (e.g. `length`), read column-wise."""
+        return self._table[name]
+
+    def rows(self, indices: Sequence[int]) -> list[dict[str, Any]]:
+        """Several features in one read (a batch)."""
+        columns = self._table[[int(i) for i in indices]]
+        names = list(columns)
+        return [dict(zip(names, values)) for values in zip(*(columns[n] for n in names))]

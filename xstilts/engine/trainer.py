@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 
 from xstilts.config import RunConfig, fill_ds_config, load_ds_config, resolve_batch
 from xstilts.data.batching import TaskStream, planned_steps, rank_micro_batches, task_for_step, task_probabilities
+from xstilts.data.features import FeatureTable
 from xstilts.engine.distributed import Dist
 from xstilts.evaluation.metrics import task_score
 from xstilts.evaluation.predict import to_device
@@ -37,7 +38,7 @@ class PhaseData:
     """What a phase trains on: the heads to build, training features, validation sets."""
 
     specs: dict[str, TaskSpec]
-    train: dict[str, list[dict[str, Any]]]
+    train: dict[str, FeatureTable]
     validation: dict[str, EvalSet] = field(default_factory=dict)
 
 
@@ -131,7 +132,7 @@ def train(
     Returns the final state and the engine, which holds the best weights (for evaluation).
     """
     tasks = list(data.train)
-    lengths = {t: [f["length"] for f in feats] for t, feats in data.train.items()}
+    lengths = {t: feats.column("length") for t, feats in data.train.items()}
     sizes = {t: len(f) for t, f in data.train.items()}
     total, _, accum = resolve_batch(cfg.train, dist.world_size)
     steps = planned_steps(sizes, total, cfg.train.num_epochs, cfg.train.max_steps)
@@ -168,7 +169,7 @@ def train(
         for micro in rank_micro_batches(global_batch, lengths[task], dist.world_size, dist.rank, accum):
             # Dropout masks depend only on (seed, step, rank): a resumed run repeats them exactly.
             torch.manual_seed(cfg.seed * 1_000_003 + state.step * 1_009 + dist.rank)
-            batch = to_device(families[task].collate([data.train[task][i] for i in micro], pad_id), dist.device)
+            batch = to_device(families[task].collate(data.train[task].rows(micro), pad_id), dist.device)
             loss = engine(task, batch).loss
             engine.backward(loss)
             engine.step()
@@ -214,9 +215,9 @@ def train(
     bar.close()
 
     if state.best_tag and state.best_tag != state.last_tag:
-        engine.load_checkpoint(
-            str(ckpt_dir), tag=state.best_tag, load_optimizer_states=False, load_lr_scheduler_states=False
-        )
+        # A full load: under ZeRO-3 the weights live in the optimizer's fp32 partitions, so a
+        # module-only load would silently keep the last weights instead of the best.
+        engine.load_checkpoint(str(ckpt_dir), tag=state.best_tag)
     export_model(engine.module, tokenizer, export_dir, dist.is_main)
     dist.barrier()
     return state, engine

@@ -42,7 +42,8 @@ def predict(
     stacked float32 arrays; per-token outputs are padded to the longest feature with PAD_VALUE.
     """
     family = get_family(spec.family)
-    order = sorted(range(len(features)), key=lambda i: -features[i]["length"])
+    lengths = features.column("length") if hasattr(features, "column") else [f["length"] for f in features]
+    order = sorted(range(len(features)), key=lambda i: -lengths[i])
     batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
     mine = batches[dist.rank :: dist.world_size]
     rounds = math.ceil(len(batches) / dist.world_size)
@@ -52,7 +53,8 @@ def predict(
     for r in range(rounds):
         real = r < len(mine)
         idx = mine[r] if real else batches[0]
-        batch = to_device(family.collate([features[i] for i in idx], pad_id), dist.device)
+        rows = features.rows(idx) if hasattr(features, "rows") else [features[i] for i in idx]
+        batch = to_device(family.collate(rows, pad_id), dist.device)
         out = model(spec.name, batch).outputs
         if not real:
             continue

@@ -37,5 +37,6 @@ def evaluate_set(model, evalset: EvalSet, batch_size: int, pad_id: int, dist: Di
     outputs = predict(model, spec, evalset.features, batch_size, pad_id, dist)
     predictions = family.decode(spec, evalset.examples, evalset.features, outputs)
     golds = {e.id: family.gold(spec, e) for e in evalset.examples}
-    metrics = METRICS[spec.metric](predictions, golds, language=evalset.language)
+    # MLQA's cross-lingual pairs ("de.en") are normalised by the context language.
+    metrics = METRICS[spec.metric](predictions, golds, language=evalset.language.split(".")[0])
     return EvalResult(evalset.language, predictions, golds, metrics)

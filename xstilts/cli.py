@@ -15,13 +15,15 @@ commands:
   target         phase 3: fine-tune on a target task in English, evaluate zero-shot
   evaluate       re-score a finished target run zero-shot
   score          score XTREME-format prediction files: score PRED_DIR GOLD_DIR [task ...]
+  report         build the comparison report of an experiment: report runs/<experiment> [OUT_DIR]
+  demo-data      lay out the demo's shipped data: demo-data OUT_DIR
   tasks          list every task with its source, size and head
   options        list every configuration key with its default and help
 
 Launch any phase on GPUs with `deepspeed [launcher flags] run_scripts/<phase>.sh key=value ...`.
 """
 
-COMMANDS = ("intermediate", "target", "evaluate", "score", "tasks", "options")
+COMMANDS = ("intermediate", "target", "evaluate", "score", "report", "demo-data", "tasks", "options")
 
 
 def _print_tasks() -> None:
@@ -42,8 +44,20 @@ def _print_options() -> None:
         print(textwrap.indent(textwrap.fill(help_text, 88), "    "))
 
 
+def _configure_logging() -> None:
+    """Progress and data notes from rank 0; only warnings from the other ranks."""
+    import logging
+    import os
+
+    level = logging.INFO if os.environ.get("RANK", "0") == "0" else logging.WARNING
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    for noisy in ("urllib3", "filelock", "datasets", "fsspec"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    _configure_logging()
     # The DeepSpeed launcher appends --local_rank=N; the LOCAL_RANK variable carries the same.
     argv = [a for a in argv if not a.startswith("--local_rank")]
     if not argv or argv[0] in ("-h", "--help", "help"):
@@ -67,6 +81,18 @@ def main(argv: list[str] | None = None) -> int:
             import json
 
             print(json.dumps(score_files(args[0], args[1], args[2:] or None), indent=2))
+        elif command == "report":
+            from xstilts.reporting.report import to_markdown, write_report
+
+            if not args:
+                raise ConfigError("report needs the experiment folder, e.g. runs/demo")
+            print(to_markdown(write_report(args[0], args[1] if len(args) > 1 else None)))
+        elif command == "demo-data":
+            from xstilts.demo import prepare_demo_data
+
+            if len(args) != 1:
+                raise ConfigError("demo-data needs one argument: the folder to create")
+            print(prepare_demo_data(args[0]))
         elif command in ("intermediate", "target", "evaluate"):
             from xstilts.config import load_config
 

@@ -74,6 +74,11 @@ class TrainArgs:
         "Global batch size (examples per optimizer step, all GPUs). Must equal "
         "micro_batch_size x gradient_accumulation_steps x world size. Unset: derived.",
     )
+    freeze_embeddings: bool = _f(
+        False,
+        "Keep the word-embedding matrix fixed. XLM-R's 250k-row vocabulary is most of a small "
+        "encoder's parameters; freezing it makes CPU and small-GPU runs much cheaper.",
+    )
     max_grad_norm: float = _f(1.0, "Gradient clipping by global norm (0 disables).")
     precision: str = _f("fp32", "fp32, bf16 (A100/H100) or fp16 (loss-scaled).")
     deepspeed_config: str = _f("ds_configs/zero2.json", "DeepSpeed JSON with 'auto' values to fill.")

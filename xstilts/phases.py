@@ -6,6 +6,7 @@ resumes from its checkpoints otherwise, and writes DONE last.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
@@ -71,6 +72,21 @@ def _done(run_dir: Path, dist: Dist) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
+def configured_task(cfg: RunConfig, name: str, dist: Dist) -> TaskSpec:
+    """The registered spec with this run's settings applied (QA window stride, data-derived labels)."""
+    spec = get_task(name)
+    if spec.family == "span_qa":
+        spec = dataclasses.replace(spec, extra={**spec.extra, "doc_stride": cfg.model.doc_stride})
+    if spec.setup is not None:
+        local = str(Path(cfg.data.data_dir) / spec.name) if cfg.data.data_dir else None
+        if dist.is_main:  # rank 0 may write a derived file (CCG's supertags.txt); others read it
+            spec = spec.setup(spec, local)
+        dist.barrier()
+        if not dist.is_main:
+            spec = spec.setup(spec, local)
+    return spec
+
+
 def _features(cfg: RunConfig, spec: TaskSpec, examples, tokenizer, dist: Dist):
     return featurize_cached(
         spec, examples, tokenizer, cfg.model.max_seq_length, cache_root(cfg.data.cache_dir),
@@ -122,7 +138,7 @@ def run_intermediate(cfg: RunConfig) -> Path:
     model_path = resolve_model_path(cfg.model.name_or_path) if dist.is_main else None
     model_path = dist.broadcast_object(model_path)
     tokenizer = load_tokenizer(model_path, cfg.model.revision, cfg.model.trust_remote_code)
-    specs = {name: get_task(name) for name in split_task_names(cfg.intermediate)}
+    specs = {name: configured_task(cfg, name, dist) for name in split_task_names(cfg.intermediate)}
     data = PhaseData(
         specs=specs,
         train={n: _train_features(cfg, s, s, tokenizer, dist) for n, s in specs.items()},
@@ -152,7 +168,7 @@ def encoder_for_target(cfg: RunConfig) -> str:
 def run_target(cfg: RunConfig) -> Path:
     """Phase 3: fine-tune on the target task's English data, then evaluate zero-shot."""
     dist = init_distributed()
-    spec = get_task(cfg.target)
+    spec = configured_task(cfg, cfg.target, dist)
     if spec.xtreme_id is None:
         raise ConfigError(f"target={cfg.target!r} is not an XTREME target task")
     languages = check_languages(spec.xtreme_id, cfg.eval.languages or spec.languages)
@@ -166,7 +182,7 @@ def run_target(cfg: RunConfig) -> Path:
         _done(run_dir, dist)
         return run_dir
     tokenizer = load_tokenizer(model_path, cfg.model.revision, cfg.model.trust_remote_code)
-    source = get_task(spec.train_task) if spec.train_task else spec
+    source = configured_task(cfg, spec.train_task, dist) if spec.train_task else spec
     data = PhaseData(
         specs={spec.name: spec},
         train={spec.name: _train_features(cfg, spec, source, tokenizer, dist)},
@@ -185,7 +201,7 @@ def run_target(cfg: RunConfig) -> Path:
 def run_evaluate(cfg: RunConfig) -> Path:
     """Re-score a finished target run's `model/` zero-shot (e.g. on more languages)."""
     dist = init_distributed()
-    spec = get_task(cfg.target)
+    spec = configured_task(cfg, cfg.target, dist)
     languages = check_languages(spec.xtreme_id, cfg.eval.languages or spec.languages)
     run_dir = target_dir(cfg)
     if spec.family == "retrieval":

@@ -47,6 +47,7 @@ class TrainState:
     """Everything besides weights and optimizer that a resumed run needs (saved in checkpoints)."""
 
     step: int = 0
+    sizes: dict[str, int] = field(default_factory=dict)  # training features per task
     streams: dict[str, int] = field(default_factory=dict)  # global batches consumed per task
     best_tag: str | None = None
     best_score: float | None = None
@@ -82,6 +83,8 @@ def build_engine(
     encoder = load_encoder(
         model_path, cfg.model.revision, cfg.model.trust_remote_code, ds_config=ds_config
     )
+    if cfg.train.freeze_embeddings:
+        encoder.get_input_embeddings().weight.requires_grad_(False)
     torch.manual_seed(cfg.seed)  # identical head initialisation on every rank
     model = MultiTaskModel(encoder, specs)
     if heads_from is not None:
@@ -146,7 +149,9 @@ def train(
         for t in tasks
     }
     probs = task_probabilities(sizes, cfg.train.sampler, cfg.train.sampler_temperature, cfg.train.sampler_cap)
-    state = TrainState()
+    state = TrainState(sizes=sizes)
+    if dist.is_main and len(tasks) > 1:
+        print("task sampling: " + ", ".join(f"{t} {p:.3f} ({sizes[t]} features)" for t, p in probs.items()), flush=True)
     ckpt_dir = run_dir / "checkpoints"
     if (ckpt_dir / "latest").is_file():
         _, client = engine.load_checkpoint(str(ckpt_dir))

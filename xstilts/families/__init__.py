@@ -30,12 +30,24 @@ import torch
 from xstilts.errors import ConfigError
 
 
-@dataclass
-class HeadOutput:
-    """What a head returns: the mean training loss (None without labels) and per-feature outputs."""
+class HeadOutput(dict):
+    """What a head returns: the mean training loss (None without labels) and per-feature outputs.
 
-    loss: torch.Tensor | None
-    outputs: dict[str, torch.Tensor]
+    A dict rather than a dataclass: ZeRO-3 finds the tensors a module returns only inside
+    tuples, lists and dicts, and tensors it cannot see skip its backward hooks (the head's
+    partitioned weights are then missing in the backward pass).
+    """
+
+    def __init__(self, loss: torch.Tensor | None, outputs: dict[str, torch.Tensor]):
+        super().__init__(loss=loss, outputs=outputs)
+
+    @property
+    def loss(self) -> torch.Tensor | None:
+        return self["loss"]
+
+    @property
+    def outputs(self) -> dict[str, torch.Tensor]:
+        return self["outputs"]
 
 
 @dataclass(frozen=True)

@@ -156,6 +156,9 @@ class TaskSpec:
     local_layout: str = ""
     train_task: str | None = None  # target tasks trained on another task's data (XNLI -> MNLI)
     extra: Mapping[str, object] = field(default_factory=dict)
+    # Run once per run with the task's local data folder (or None); returns the spec to use.
+    # For tasks whose labels come from their training data (CCG supertags).
+    setup: Callable[["TaskSpec", str | None], "TaskSpec"] | None = None
 
     @property
     def num_labels(self) -> int:

@@ -461,4 +461,5 @@ CCG = register(TaskSpec(
                  "sentences) or the LDC release with <dir>/data/AUTO/<section>/wsj_*.auto "
                  "(train 02-21, dev 00, test 23); supertags.txt is written there on first use",
     extra={"catch_all": CCG_CATCH_ALL, "min_count": 1},
+    setup=resolve_labels,
 ))

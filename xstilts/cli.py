@@ -15,6 +15,8 @@ commands:
   target         phase 3: fine-tune on a target task in English, evaluate zero-shot
   evaluate       re-score a finished target run zero-shot
   score          score XTREME-format prediction files: score PRED_DIR GOLD_DIR [task ...]
+  grid           run an experiment grid: grid spec=configs/grids/X.yaml [plan=true] [key=value ...]
+  plan           list a grid's cells with status and estimated compute: plan spec=FILE.yaml
   report         build the comparison report of an experiment: report runs/<experiment> [OUT_DIR]
   demo-data      lay out the demo's shipped data: demo-data OUT_DIR
   tasks          list every task with its source, size and head
@@ -23,7 +25,7 @@ commands:
 Launch any phase on GPUs with `deepspeed [launcher flags] run_scripts/<phase>.sh key=value ...`.
 """
 
-COMMANDS = ("intermediate", "target", "evaluate", "score", "report", "demo-data", "tasks", "options")
+COMMANDS = ("intermediate", "target", "evaluate", "grid", "plan", "score", "report", "demo-data", "tasks", "options")
 
 
 def _print_tasks() -> None:
@@ -93,6 +95,17 @@ def main(argv: list[str] | None = None) -> int:
             if len(args) != 1:
                 raise ConfigError("demo-data needs one argument: the folder to create")
             print(prepare_demo_data(args[0]))
+        elif command in ("grid", "plan"):
+            from xstilts import grid
+
+            spec, options, overrides = grid.parse_grid_args(args)
+            cells = grid.load_grid(spec, overrides)  # every cell checked before any work
+            if command == "plan" or options.get("plan", "false").lower() in ("1", "true", "yes"):
+                print(grid.plan_from_options(cells, options))
+                return 0
+            outcomes = grid.run_grid(cells)
+            print(grid.summary(outcomes), flush=True)
+            return 1 if any(o.result == "failed" for o in outcomes) else 0
         elif command in ("intermediate", "target", "evaluate"):
             from xstilts.config import load_config
 

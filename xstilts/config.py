@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from xstilts import approaches
 from xstilts.errors import ConfigError
 from xstilts.tasks.base import nearest
 
@@ -105,10 +106,57 @@ class EvalArgs:
 
 
 @dataclass
+class ApproachArgs:
+    mlm_languages: list[str] | None = _f(
+        None, "approach=mlm: languages of the MLM corpus (default: every XTREME language)."
+    )
+    mlm_corpus: str = _f(
+        "hub",
+        "approach=mlm: 'hub' streams wikimedia/wikipedia (config <dump>.<lang>); otherwise a local "
+        "folder of <lang>.txt files (UTF-8, one document or paragraph per line).",
+    )
+    mlm_share: float = _f(
+        0.5,
+        "approach=mlm: share of the optimizer steps drawn for MLM; the intermediate task(s) split "
+        "the rest by train.sampler, and train.num_epochs counts their passes only.",
+    )
+    mlm_alpha: float = _f(0.3, "approach=mlm: language sampling exponent, p_i ~ n_i^alpha (XLM-R: 0.3).")
+    mlm_max_chars_per_language: int = _f(
+        2_000_000, "approach=mlm: characters of text read per language (about 0.5M tokens for Latin script)."
+    )
+    translate_languages: list[str] = _f(
+        ["es"], "approach=translated: languages the English training data is translated into (de,es)."
+    )
+    translate_backend: str = _f(
+        "apertium",
+        "approach=translated: apertium (Debian, offline: Spanish and Spanish pivots), nllb (NLLB-200 "
+        "through fairseq2, the production backend) or provided (XTREME's translate-train files; mnli, squad).",
+    )
+    translate_model: str | None = _f(
+        None, "approach=translated, nllb: fairseq2 model card or HF name (default nllb-200_dense_distill_600m)."
+    )
+    translate_mix: bool = _f(
+        False, "approach=translated: train on the translations plus the English data (false: translations only)."
+    )
+    translate_cache: str | None = _f(
+        None,
+        "approach=translated: sqlite file caching sentence translations, so an interrupted translation "
+        "resumes (default: <cache_dir>/translations/cache.sqlite).",
+    )
+    translate_provided_dir: str | None = _f(
+        None, "approach=translated, provided: folder of XTREME's translate-train files (its download layout)."
+    )
+
+
+@dataclass
 class RunConfig:
     experiment: str = _f("default", "Experiment name: runs/<experiment>/...")
     output_root: str = _f("runs", "Folder that holds every experiment.")
-    approach: str = _f("english", "Intermediate approach: english, mlm, translated or none.")
+    approach: str = _f(
+        "english",
+        "Intermediate approach: english, mlm (plus multilingual MLM), translated (machine-translated "
+        "intermediate data) or none (no intermediate phase). See docs/approaches.md.",
+    )
     intermediate: str = _f("mnli", "Intermediate task(s), '+'-joined for multi-task (mnli+squad_v2).")
     target: str = _f("xnli", "Target XTREME task of the target phase.")
     seed: int = _f(1, "Random seed (data order, head initialisation, dropout).")
@@ -116,6 +164,7 @@ class RunConfig:
     data: DataArgs = field(default_factory=DataArgs)
     train: TrainArgs = field(default_factory=TrainArgs)
     eval: EvalArgs = field(default_factory=EvalArgs)
+    approach_args: ApproachArgs = field(default_factory=ApproachArgs)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -250,7 +299,7 @@ def load_config(args: list[str]) -> RunConfig:
     return cfg
 
 
-APPROACHES = ("english", "mlm", "translated", "none")
+APPROACHES = tuple(approaches.APPROACHES)  # english, mlm, translated, none
 PRECISIONS = ("fp32", "bf16", "fp16")
 SAMPLERS = ("proportional", "temperature", "uniform")
 
@@ -262,7 +311,7 @@ def _one_of(value: str, choices: tuple[str, ...], key: str) -> None:
 
 def validate(cfg: RunConfig) -> None:
     """Checks that need no data or model: names, ranges, choices."""
-    _one_of(cfg.approach, APPROACHES, "approach")
+    approaches.get_approach(cfg.approach).check(cfg)
     _one_of(cfg.train.precision, PRECISIONS, "train.precision")
     _one_of(cfg.train.sampler, SAMPLERS, "train.sampler")
     for key in ("micro_batch_size", "eval_every", "log_every", "max_checkpoints",

@@ -10,6 +10,7 @@ import dataclasses
 import os
 from pathlib import Path
 
+from xstilts.approaches import get_approach
 from xstilts.config import RunConfig, to_dict, to_yaml
 from xstilts.data.features import cache_root, featurize_cached, load_examples
 from xstilts.engine.distributed import Dist, init_distributed
@@ -30,10 +31,12 @@ from xstilts.tasks.languages import check_languages
 
 
 def intermediate_name(cfg: RunConfig) -> str:
-    """The `<intermediate>` folder name: '+'-joined task names; 'none' for approach none."""
-    if cfg.approach == "none":
+    """The `<intermediate>` folder name: '+'-joined task names plus the approach's suffix
+    (translated: `-tr.<langs>`, e.g. squad-tr.es); 'none' for approach none."""
+    approach = get_approach(cfg.approach)
+    if not approach.has_intermediate:
         return "none"
-    return "+".join(split_task_names(cfg.intermediate))
+    return "+".join(split_task_names(cfg.intermediate)) + approach.suffix(cfg)
 
 
 def intermediate_dir(cfg: RunConfig) -> Path:
@@ -122,30 +125,27 @@ def _hparams(cfg: RunConfig) -> dict:
 
 
 def run_intermediate(cfg: RunConfig) -> Path:
-    """Phase 2: train the encoder on the intermediate task(s); export `encoder/`."""
+    """Phase 2: train the encoder on what the approach feeds it; export `encoder/`."""
     dist = init_distributed()
     run_dir = intermediate_dir(cfg)
-    if cfg.approach == "none":
+    approach = get_approach(cfg.approach)
+    if not approach.has_intermediate:
         if dist.is_main:
             run_dir.mkdir(parents=True, exist_ok=True)
-            print("approach none: no intermediate phase; the target phase starts from "
+            print(f"approach {cfg.approach}: no intermediate phase; the target phase starts from "
                   f"{cfg.model.name_or_path}", flush=True)
         return run_dir
-    if cfg.approach != "english":
-        raise ConfigError(f"approach {cfg.approach!r} is not available in this version")
     if not _start(cfg, run_dir, dist, "intermediate"):
         return run_dir
     model_path = resolve_model_path(cfg.model.name_or_path) if dist.is_main else None
     model_path = dist.broadcast_object(model_path)
     tokenizer = load_tokenizer(model_path, cfg.model.revision, cfg.model.trust_remote_code)
     specs = {name: configured_task(cfg, name, dist) for name in split_task_names(cfg.intermediate)}
-    data = PhaseData(
-        specs=specs,
-        train={n: _train_features(cfg, s, s, tokenizer, dist) for n, s in specs.items()},
-        validation={n: _eval_set(cfg, s, s, "validation", None, tokenizer, dist) for n, s in specs.items()},
-    )
+    prepared = approach.build(cfg, specs, tokenizer, dist)
     board = Board(run_dir / "tb" if dist.is_main else None)
-    state, _ = train(cfg, dist, run_dir, data, tokenizer, model_path, run_dir / "encoder", board)
+    for tag, value in prepared.scalars.items():  # data statistics (e.g. MLM tokens per language)
+        board.scalar(tag, value, 0)
+    state, _ = train(cfg, dist, run_dir, prepared.data, tokenizer, model_path, run_dir / "encoder", board)
     board.hparams(_hparams(cfg), {"hparam/validation_score": state.best_score or 0.0})
     board.close()
     _done(run_dir, dist)

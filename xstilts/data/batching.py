@@ -70,10 +70,19 @@ def rank_micro_batches(
 
 
 def task_probabilities(
-    sizes: dict[str, int], method: str, temperature: float = 2.0, cap: int | None = None
+    sizes: dict[str, int], method: str, temperature: float = 2.0, cap: int | None = None,
+    shares: dict[str, float] | None = None,
 ) -> dict[str, float]:
-    """Sampling probability per task: proportional to size, size^(1/T), or uniform."""
-    capped = {t: min(s, cap) if cap else s for t, s in sizes.items()}
+    """Sampling probability per task: proportional to size, size^(1/T), or uniform.
+
+    `shares` fixes some tasks' probabilities (the `mlm` approach gives MLM a configured share
+    of the steps whatever the corpus size); the other tasks split the rest by `method`.
+    """
+    shares = dict(shares or {})
+    rest = 1.0 - sum(shares.values())
+    if set(shares) - set(sizes) or not 0 < rest <= 1 or any(v <= 0 for v in shares.values()):
+        raise ConfigError(f"fixed task shares {shares} must be > 0, sum below 1 and name tasks of {sorted(sizes)}")
+    capped = {t: min(s, cap) if cap else s for t, s in sizes.items() if t not in shares}
     if method == "uniform":
         weights = {t: 1.0 for t in capped}
     elif method == "temperature":
@@ -83,7 +92,8 @@ def task_probabilities(
     else:
         raise ConfigError(f"unknown sampler {method!r}: proportional, temperature or uniform")
     total = sum(weights.values())
-    return {t: w / total for t, w in weights.items()}
+    probs = {t: rest * w / total for t, w in weights.items()}
+    return {t: shares[t] if t in shares else probs[t] for t in sizes}
 
 
 def task_for_step(tasks: Sequence[str], probs: dict[str, float], seed: int, step: int) -> str:
@@ -128,9 +138,18 @@ class TaskStream:
         return self._batches[index]
 
 
-def planned_steps(sizes: dict[str, int], batch_size: int, num_epochs: float, max_steps: int) -> int:
-    """Optimizer steps of a phase: max_steps, or epochs over the summed task sizes."""
+def planned_steps(
+    sizes: dict[str, int], batch_size: int, num_epochs: float, max_steps: int,
+    shares: dict[str, float] | None = None,
+) -> int:
+    """Optimizer steps of a phase: max_steps, or epochs over the summed task sizes.
+
+    Tasks with a fixed share of the steps (`shares`, see `task_probabilities`) are not counted
+    in the epochs: the other tasks get `num_epochs` passes (in expectation) and the shared
+    tasks' steps come on top, so adding MLM does not shorten the intermediate tasks' training.
+    """
     if max_steps > 0:
         return max_steps
-    per_epoch = sum(s // batch_size for s in sizes.values())
-    return max(1, math.ceil(per_epoch * num_epochs))
+    shares = shares or {}
+    per_epoch = sum(s // batch_size for t, s in sizes.items() if t not in shares)
+    return max(1, math.ceil(per_epoch * num_epochs / (1.0 - sum(shares.values()))))

@@ -40,6 +40,9 @@ class PhaseData:
     specs: dict[str, TaskSpec]
     train: dict[str, FeatureTable]
     validation: dict[str, EvalSet] = field(default_factory=dict)
+    # Fixed sampling probabilities of some tasks (the mlm approach's share of the steps); the
+    # other tasks split the rest by train.sampler, and epochs count over them only.
+    shares: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -138,7 +141,7 @@ def train(
     lengths = {t: feats.column("length") for t, feats in data.train.items()}
     sizes = {t: len(f) for t, f in data.train.items()}
     total, _, accum = resolve_batch(cfg.train, dist.world_size)
-    steps = planned_steps(sizes, total, cfg.train.num_epochs, cfg.train.max_steps)
+    steps = planned_steps(sizes, total, cfg.train.num_epochs, cfg.train.max_steps, data.shares)
     engine, ds_config = build_engine(cfg, dist, model_path, data.specs, steps)
     check_tokenizer_matches(tokenizer, engine.module.encoder, cfg.model.name_or_path)
     if dist.is_main:
@@ -148,7 +151,9 @@ def train(
         t: TaskStream(lengths[t], total, cfg.seed + zlib.crc32(t.encode()), cfg.train.length_grouping)
         for t in tasks
     }
-    probs = task_probabilities(sizes, cfg.train.sampler, cfg.train.sampler_temperature, cfg.train.sampler_cap)
+    probs = task_probabilities(
+        sizes, cfg.train.sampler, cfg.train.sampler_temperature, cfg.train.sampler_cap, data.shares
+    )
     state = TrainState(sizes=sizes)
     if dist.is_main and len(tasks) > 1:
         print("task sampling: " + ", ".join(f"{t} {p:.3f} ({sizes[t]} features)" for t, p in probs.items()), flush=True)

@@ -86,6 +86,12 @@ class TrainArgs:
     eval_every: int = _f(500, "Validate (and checkpoint) every N optimizer steps; the best one is kept.")
     max_checkpoints: int = _f(2, "Keep the newest N DeepSpeed checkpoints (plus the best).")
     log_every: int = _f(10, "Write train/loss and train/lr to TensorBoard every N steps.")
+    collective_timeout_minutes: float = _f(
+        30.0,
+        "How long a rank waits in a collective (all-reduce, barrier) for a stuck peer before the "
+        "job fails with an error instead of hanging. A peer that dies is noticed by the launcher "
+        "at once; this bounds the wait for one that hangs.",
+    )
     length_grouping: bool = _f(True, "Group examples of similar length in a batch (less padding).")
     sampler: str = _f(
         "proportional",
@@ -318,6 +324,8 @@ def validate(cfg: RunConfig) -> None:
                 "gradient_accumulation_steps", "train_batch_size"):
         if getattr(cfg.train, key) is not None and getattr(cfg.train, key) < 1:
             raise ConfigError(f"train.{key} must be >= 1, got {getattr(cfg.train, key)}")
+    if not cfg.train.collective_timeout_minutes > 0:
+        raise ConfigError(f"train.collective_timeout_minutes must be > 0, got {cfg.train.collective_timeout_minutes}")
     if not 0 <= cfg.train.warmup_ratio < 1:
         raise ConfigError(f"train.warmup_ratio must be in [0, 1), got {cfg.train.warmup_ratio}")
     if cfg.model.max_seq_length < 8:

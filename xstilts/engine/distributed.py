@@ -61,6 +61,9 @@ def init_distributed(timeout_minutes: float = 30.0) -> Dist:
     import deepspeed
     from deepspeed.accelerator import get_accelerator
 
+    from xstilts.launch import check_launcher_hostfile
+
+    check_launcher_hostfile()  # before any rank waits for peers that were never started
     if "RANK" not in os.environ:  # launched without a launcher: a world of one
         os.environ.update(RANK="0", LOCAL_RANK="0", WORLD_SIZE="1", LOCAL_WORLD_SIZE="1")
         os.environ.setdefault("MASTER_ADDR", "127.0.0.1")

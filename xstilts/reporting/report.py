@@ -2,7 +2,8 @@
 
 Rows are (approach, intermediate); columns the target tasks and their XTREME average; a cell
 is the mean (and standard deviation over seeds) of `score` from the cells' results.json, and
-its change against the `none` row. Written as Markdown, CSV, JSON and a PNG heat map.
+its change against the `none` row. Written as Markdown, CSV, JSON and a PNG heat map, and as
+TensorBoard runs under <experiment>/tb_compare/ (xstilts/reporting/tensorboard.py).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ class Row:
     approach: str
     intermediate: str
     scores: dict[str, list[float]] = field(default_factory=dict)  # target -> score per seed
+    seeds: dict[str, list[int]] = field(default_factory=dict)  # target -> the seeds of `scores`
     per_language: dict[str, dict[str, list[float]]] = field(default_factory=dict)  # target -> lang -> scores
 
     @property
@@ -51,6 +53,7 @@ def collect(experiment_dir: str | Path) -> list[Row]:
         row = rows.setdefault((result["approach"], result["intermediate"]), Row(result["approach"], result["intermediate"]))
         task = result["task"]
         row.scores.setdefault(task, []).append(result["score"])
+        row.seeds.setdefault(task, []).append(result["seed"])
         metric = XTREME_TASK_METRICS[get_task(task).xtreme_id]
         for lang, metrics in result["metrics"].items():
             row.per_language.setdefault(task, {}).setdefault(lang, []).append(task_score(metric, metrics))
@@ -179,4 +182,7 @@ def write_report(experiment_dir: str | Path, out_dir: str | Path | None = None) 
         tmp.write_text(text, encoding="utf-8")
         os.replace(tmp, out / name)
     heatmap(table, out / "heatmap.png")
+    from xstilts.reporting.tensorboard import write_comparison
+
+    write_comparison(experiment_dir, rows, table, to_markdown(table))
     return table

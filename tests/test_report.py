@@ -1,0 +1,119 @@
+"""The comparison report on synthetic results.json trees: numbers, files and TensorBoard runs."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import statistics
+from pathlib import Path
+
+import pytest
+
+from launch_utils import scalars
+from xstilts.errors import ConfigError
+from xstilts.reporting.report import write_report
+
+# (approach, intermediate) -> target -> seed -> per-language metrics
+SCORES = {
+    ("none", "none"): {
+        "xnli": {1: {"en": 80.0, "de": 70.0}, 2: {"en": 82.0, "de": 72.0}},
+        "udpos": {1: {"en": 90.0, "de": 60.0}, 2: {"en": 92.0, "de": 64.0}},
+    },
+    ("english", "mnli"): {
+        "xnli": {1: {"en": 84.0, "de": 75.0}, 2: {"en": 86.0, "de": 79.0}},
+        "udpos": {1: {"en": 91.0, "de": 61.0}, 2: {"en": 90.0, "de": 59.0}},
+    },
+    ("english", "cosmosqa"): {  # one seed only, and no udpos: no average
+        "xnli": {1: {"en": 81.0, "de": 71.0}},
+    },
+}
+KEY = {"xnli": "accuracy", "udpos": "f1"}
+
+
+def write_tree(root: Path, unfinished: bool = True) -> None:
+    for (approach, inter), targets in SCORES.items():
+        for task, seeds in targets.items():
+            for seed, per_lang in seeds.items():
+                run = root / approach / inter / task / f"seed{seed}"
+                run.mkdir(parents=True)
+                metrics = {lang: {KEY[task]: v} for lang, v in per_lang.items()}
+                mean = statistics.fmean(per_lang.values())
+                (run / "results.json").write_text(json.dumps({
+                    "task": task, "approach": approach, "intermediate": inter, "seed": seed,
+                    "metrics": metrics, "average": {KEY[task]: mean}, "score": mean}))
+                (run / "DONE").write_text("")
+    if unfinished:  # results.json without DONE (an interrupted write): not counted
+        run = root / "english" / "mnli" / "xnli" / "seed3"
+        run.mkdir(parents=True)
+        (run / "results.json").write_text(json.dumps({
+            "task": "xnli", "approach": "english", "intermediate": "mnli", "seed": 3,
+            "metrics": {"en": {"accuracy": 0.0}}, "average": {"accuracy": 0.0}, "score": 0.0}))
+
+
+def expected(approach: str, inter: str, task: str) -> list[float]:
+    return [statistics.fmean(v.values()) for v in SCORES[(approach, inter)][task].values()]
+
+
+def test_report_numbers_equal_results_files(tmp_path):
+    write_tree(tmp_path / "exp")
+    table = write_report(tmp_path / "exp")
+    assert table["columns"] == ["xnli", "udpos", "average"]
+    rows = {r["name"]: r for r in table["rows"]}
+    assert list(rows) == ["none", "english/cosmosqa", "english/mnli"]  # baseline first
+    for (approach, inter), targets in SCORES.items():
+        name = "none" if approach == "none" else f"{approach}/{inter}"
+        for task in targets:
+            cell = rows[name]["cells"][task]
+            scores = expected(approach, inter, task)
+            assert cell["mean"] == pytest.approx(statistics.fmean(scores))
+            assert cell["std"] == pytest.approx(statistics.stdev(scores) if len(scores) > 1 else 0.0)
+            assert cell["seeds"] == len(scores)
+            base = statistics.fmean(expected("none", "none", task))
+            assert cell["delta"] == (None if approach == "none" else pytest.approx(cell["mean"] - base))
+    # English/MNLI: xnli (79.5, 82.5) -> 81.0 (+5.0 vs 76.0); udpos (76.0, 74.5) -> 75.25 (-1.25 vs 76.5)
+    mnli = rows["english/mnli"]["cells"]
+    assert mnli["xnli"]["mean"] == pytest.approx(81.0) and mnli["xnli"]["delta"] == pytest.approx(5.0)
+    assert mnli["udpos"]["delta"] == pytest.approx(-1.25)
+    assert mnli["average"]["mean"] == pytest.approx((81.0 + 75.25) / 2)
+    assert mnli["average"]["delta"] == pytest.approx((81.0 + 75.25) / 2 - (76.0 + 76.5) / 2)
+    assert "average" not in rows["english/cosmosqa"]["cells"]  # not every target was run
+    assert table["per_language"]["xnli"]["english/mnli"] == {"en": 85.0, "de": 77.0}
+
+    out = tmp_path / "exp" / "report"
+    assert json.loads((out / "report.json").read_text()) == json.loads(json.dumps(table))
+    markdown = (out / "report.md").read_text()
+    assert "| english/mnli | 81.0 ± 2.1 (+5.0) | 75.2 ± 1.1 (-1.2) | 78.1 (+1.9) |" in markdown
+    assert "| english/cosmosqa | 76.0 (+0.0) | – | – |" in markdown
+    assert "### xnli" in markdown and "| english/mnli | 77.0 | 85.0 |" in markdown  # de, en
+    csv_rows = list(csv.DictReader(io.StringIO((out / "report.csv").read_text())))
+    got = {(r["approach"], r["intermediate"], r["target"]): r for r in csv_rows}
+    assert float(got[("english", "mnli", "xnli")]["mean"]) == pytest.approx(81.0)
+    assert float(got[("english", "mnli", "udpos")]["delta_vs_none"]) == pytest.approx(-1.25)
+    assert got[("none", "none", "xnli")]["delta_vs_none"] == ""
+    assert len(csv_rows) == 3 + 3 + 1
+    png = (out / "heatmap.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 2000
+
+
+def test_report_tensorboard_comparison(tmp_path):
+    write_tree(tmp_path / "exp", unfinished=False)
+    write_report(tmp_path / "exp")
+    write_report(tmp_path / "exp")  # rewritten, not appended to
+    compare = tmp_path / "exp" / "tb_compare"
+    assert sorted(p.name for p in compare.iterdir()) == ["english-cosmosqa", "english-mnli", "none", "report"]
+    tags = scalars(compare / "english-mnli")
+    assert tags["compare/xnli/score"] == [(1, pytest.approx(79.5)), (2, pytest.approx(82.5))]
+    assert tags["compare/xnli/mean"] == [(0, pytest.approx(81.0))]
+    std = statistics.stdev([79.5, 82.5])
+    assert tags["compare/xnli/lower"] == [(0, pytest.approx(81.0 - std))]
+    assert tags["compare/xnli/upper"] == [(0, pytest.approx(81.0 + std))]
+    assert tags["compare/average/mean"] == [(0, pytest.approx(78.125))]
+
+
+def test_report_without_finished_runs(tmp_path):
+    (tmp_path / "exp" / "english" / "mnli").mkdir(parents=True)
+    with pytest.raises(ConfigError, match="no finished target runs"):
+        write_report(tmp_path / "exp")
+    with pytest.raises(ConfigError, match="not an experiment folder"):
+        write_report(tmp_path / "missing")

@@ -253,9 +253,9 @@ def test_bad_hostfile_stops_the_job_before_training(content, tiny_model_dir, mnl
     if content is not None:
         hostfile.write_text(content)
     cache = tmp_path / "cache"
-    # --no_ssh_check: DeepSpeed would otherwise stop at its ssh probe of the (single) listed host.
+    # --no_ssh_check, --master_addr: DeepSpeed would otherwise stop at its ssh probes of the listed host.
     cmd = [shutil.which("deepspeed") or "deepspeed", "--hostfile", str(hostfile), "--no_ssh_check", "--num_gpus", "1",
-           "--master_port", str(free_port()), "run_scripts/intermediate.sh",
+           "--master_addr", "127.0.0.1", "--master_port", str(free_port()), "run_scripts/intermediate.sh",
            *job_args(tiny_model_dir, mnli_fixture_dir, tmp_path / "runs", cache)]
     proc = subprocess.run(cmd, cwd=REPO, env=job_env(cache), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                           text=True, timeout=300)

@@ -110,6 +110,30 @@ def _prune_checkpoints(ckpt_dir: Path, keep: int, protect: set[str]) -> None:
             shutil.rmtree(old, ignore_errors=True)
 
 
+def save_checkpoint(engine, ckpt_dir: Path, tag: str, state: TrainState, dist: Dist) -> None:
+    """Save checkpoint `tag`; `latest` moves to it only once every rank has written its part.
+
+    A failed save (disk full, no permission) removes the partial folder and raises an error that
+    says why; `latest` still names the previous, complete checkpoint, which a rerun resumes from.
+    (DeepSpeed's own `latest` is rewritten in place, so a full disk could leave it empty.)
+    """
+    try:
+        engine.save_checkpoint(str(ckpt_dir), tag=tag, client_state={"xstilts": vars(state)}, save_latest=False)
+    except (OSError, RuntimeError) as err:  # torch.save reports a failed write as RuntimeError
+        shutil.rmtree(ckpt_dir / tag, ignore_errors=True)
+        latest = ckpt_dir / "latest"
+        previous = latest.read_text().strip() if latest.is_file() else None
+        keep = f"the previous checkpoint {ckpt_dir / previous} is intact; a rerun resumes from it" if previous \
+            else "there is no earlier checkpoint; a rerun starts from the beginning"
+        raise RuntimeError(f"could not save checkpoint {ckpt_dir / tag}: {err}. Removed the partial "
+                           f"checkpoint; {keep}. Free space (or fix permissions) and rerun.") from err
+    dist.barrier()
+    if dist.is_main:
+        tmp = ckpt_dir / ".latest.tmp"
+        tmp.write_text(tag, encoding="utf-8")
+        os.replace(tmp, ckpt_dir / "latest")
+
+
 def validate(engine, data: PhaseData, cfg: RunConfig, pad_id: int, dist: Dist) -> dict[str, Any]:
     """Score every task's validation set; `score` is the mean task score (best-model criterion)."""
     per_task = {}
@@ -216,7 +240,7 @@ def train(
                 state.best_tag, state.best_score = tag, result["score"]
             state.last_tag = tag
             state.validation.append({"step": state.step, **result})
-            engine.save_checkpoint(str(ckpt_dir), tag=tag, client_state={"xstilts": vars(state)})
+            save_checkpoint(engine, ckpt_dir, tag, state, dist)
             if dist.is_main:
                 _prune_checkpoints(ckpt_dir, cfg.train.max_checkpoints, {state.best_tag or ""})
                 if result["score"] is not None:

@@ -393,7 +393,8 @@ def fill_ds_config(
     thing (batch sizes): a silent disagreement would train with other settings than printed.
     """
     total, micro, accum = resolve_batch(train, world_size)
-    warmup = int(round(train.warmup_ratio * total_steps))
+    # DeepSpeed's WarmupDecayLR refuses 0 warmup steps (short runs, warmup_ratio 0): use at least 1.
+    warmup = max(1, int(round(train.warmup_ratio * total_steps)))
     fills = {
         "train_batch_size": total,
         "train_micro_batch_size_per_gpu": micro,

@@ -74,6 +74,8 @@ def test_intermediate_folder_names(overrides, name):
     (["approach=mlm", "approach_args.mlm_alpha=-1"], "mlm_alpha must be >= 0"),
     (["approach=mlm", "approach_args.mlm_corpus=/no/such/folder"], "neither 'hub' nor a folder"),
     (["approach=mlm", "intermediate=mnli+mlm"], "adds the 'mlm' task itself"),
+    (["approach=english", "intermediate=mnli+sqaud_v2"], "unknown task 'sqaud_v2' .*did you mean 'squad_v2'"),
+    (["approach=translated", "intermediate=mlni"], "unknown task 'mlni' .*did you mean 'mnli'"),
 ])
 def test_config_errors_before_any_work(overrides, message):
     with pytest.raises(ConfigError, match=message):

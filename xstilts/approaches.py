@@ -117,11 +117,7 @@ def build_english(cfg: "RunConfig", specs: dict, tokenizer, dist: "Dist") -> App
 
 
 def _check_english(cfg: "RunConfig") -> None:
-    if MLM_TASK in cfg.intermediate.split("+") and cfg.approach == "mlm":
-        raise ConfigError(
-            f"intermediate={cfg.intermediate!r}: approach=mlm adds the {MLM_TASK!r} task itself; "
-            "list only the English intermediate task(s)"
-        )
+    task_names(cfg)  # unknown task names fail here, naming the nearest ones
 
 
 # ---------------------------------------------------------------------------------------------
@@ -178,6 +174,11 @@ def build_mlm(cfg: "RunConfig", specs: dict, tokenizer, dist: "Dist") -> Approac
 
 
 def _check_mlm(cfg: "RunConfig") -> None:
+    if MLM_TASK in [n.strip() for n in cfg.intermediate.split("+")]:
+        raise ConfigError(
+            f"intermediate={cfg.intermediate!r}: approach=mlm adds the {MLM_TASK!r} task itself; "
+            "list only the English intermediate task(s)"
+        )
     _check_english(cfg)
     args = cfg.approach_args
     if not 0 < args.mlm_share < 1:
@@ -304,9 +305,9 @@ def build_translated(cfg: "RunConfig", specs: dict, tokenizer, dist: "Dist") -> 
             if not translated:
                 raise DataError(f"{name}: no example survived translation into {lang} ({stats})")
             examples += translated
-            for k in ("examples_out", "dropped", "span_recovery_rate"):
-                if k in stats:
-                    scalars[f"data/translated/{name}/{lang}/{k}"] = float(stats[k])
+            logged = ["examples_out", "dropped"] + (["span_recovery_rate"] if stats.get("qa_with_answer") else [])
+            for k in logged:
+                scalars[f"data/translated/{name}/{lang}/{k}"] = float(stats[k])
             if dist.is_main:
                 print(f"translated {name} -> {lang} ({args.translate_backend}): "
                       f"{stats['examples_out']} of {stats['examples_in']} examples kept", flush=True)

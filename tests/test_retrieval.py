@@ -427,6 +427,7 @@ def test_every_shared_tatoeba_file_loads():
 EMBEDDED_LANGUAGES = ["de", "fr", "es", "ru", "zh"]
 
 
+@pytest.mark.slow  # about a minute per language on 2 CPU cores
 def test_embedded_encoder_retrieves_translations(tmp_path):
     data = tatoeba_dir()
     embedded = pytest.importorskip("xstilts.models.embedded")

@@ -62,10 +62,16 @@ def default_layer(num_hidden_layers: int) -> int:
 
 
 def _encoder_config(encoder):
-    """The HF config of a plain model or of a wrapper exposing `.module` (DeepSpeed engine)."""
-    config = getattr(encoder, "config", None) or getattr(getattr(encoder, "module", None), "config", None)
-    if config is None:
-        raise ConfigError(f"{type(encoder).__name__} has no Hugging Face `config` (nor `.module.config`)")
+    """The HF config of a plain model, or of the model inside a wrapper with `.module`.
+
+    A DeepSpeed engine's own `.config` is its DeepSpeed config, hence `.module` first.
+    """
+    config = getattr(getattr(encoder, "module", encoder), "config", None)
+    if not hasattr(config, "num_hidden_layers"):
+        raise ConfigError(
+            f"{type(encoder).__name__} has no Hugging Face config with num_hidden_layers "
+            "(pass the encoder itself, e.g. `engine.module.encoder` for a multi-task model)"
+        )
     return config
 
 
@@ -86,8 +92,10 @@ def embed_sentences(
 ) -> np.ndarray:
     """Mean-pooled, L2-normalised float32 embeddings of `texts` from hidden state `layer`.
 
-    `encoder` is a Hugging Face encoder (or a wrapper such as a DeepSpeed engine) called as
-    `encoder(input_ids=..., attention_mask=..., output_hidden_states=True)`; `layer` indexes
+    `encoder` is a Hugging Face encoder, or a DeepSpeed engine wrapping one, called as
+    `encoder(input_ids=..., attention_mask=..., output_hidden_states=True)`. Under ZeRO-3 the
+    encoder inside a wrapped multi-task model (`engine.module.encoder`) works too, since
+    ZeRO-3 gathers parameters in hooks on every submodule. `layer` indexes
     its `hidden_states` (0 = embeddings; see `default_layer`). The mean runs over every
     non-padding position, <s> and </s> included, as in XTREME. Texts are embedded in batches of
     similar token length (longest first, so an out-of-memory error shows up at once) and the

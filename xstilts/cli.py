@@ -104,7 +104,6 @@ def main(argv: list[str] | None = None) -> int:
                 print(grid.plan_from_options(cells, options))
                 return 0
             outcomes = grid.run_grid(cells)
-            print(grid.summary(outcomes), flush=True)
             return 1 if any(o.result == "failed" for o in outcomes) else 0
         elif command in ("intermediate", "target", "evaluate"):
             from xstilts.config import load_config

@@ -338,6 +338,8 @@ def _attempt(cell: Cell, dist) -> str | None:
 def run_grid(grid: Grid) -> list[Outcome]:
     """Run every cell in order on every rank; failures are written to <cell>/FAILED and skipped past.
 
+    Ends with the report of the experiment and a summary of the cells (printed by rank 0).
+
     A rank that fails while the others wait inside a collective cannot be recovered from:
     that hangs until the process group's timeout, as any DeepSpeed job would.
     """
@@ -368,6 +370,7 @@ def run_grid(grid: Grid) -> list[Outcome]:
         outcomes.append(Outcome(cell, "failed", error.strip().splitlines()[-1]))
     if dist.is_main:
         _final_report(grid)
+        print(summary(outcomes), flush=True)
     dist.barrier()
     return outcomes
 

@@ -137,6 +137,63 @@ def test_plan_command(tmp_path):
     assert bad.returncode == 2 and "plan.mfu" in bad.stderr
 
 
+def test_run_grid_isolates_failures_and_skips_done_cells(tmp_path, monkeypatch, capsys):
+    """The runner's bookkeeping, in-process with stand-in phases (the launched test runs real ones)."""
+    import torch
+
+    from xstilts import phases
+    from xstilts.engine import distributed
+    from xstilts.grid import run_grid
+
+    calls, broken = [], {"cosmosqa"}
+
+    def fake_intermediate(cfg):
+        calls.append(("intermediate", cfg.intermediate))
+        if cfg.intermediate in broken:
+            raise RuntimeError("cosmosqa exploded")
+        phases.intermediate_dir(cfg).mkdir(parents=True, exist_ok=True)
+        (phases.intermediate_dir(cfg) / "DONE").write_text("")
+
+    def fake_target(cfg):
+        calls.append(("target", cfg.approach, cfg.intermediate, cfg.target, cfg.seed))
+        run = phases.target_dir(cfg)
+        run.mkdir(parents=True, exist_ok=True)
+        score = 50.0 + cfg.seed + (5 if cfg.approach == "english" else 0)
+        (run / "results.json").write_text(json.dumps({
+            "task": cfg.target, "approach": cfg.approach, "intermediate": phases.intermediate_name(cfg),
+            "seed": cfg.seed, "metrics": {"en": {"accuracy" if cfg.target == "xnli" else "f1": score}},
+            "average": {}, "score": score}))
+        (run / "DONE").write_text("")
+
+    monkeypatch.setattr(phases, "run_intermediate", fake_intermediate)
+    monkeypatch.setattr(phases, "run_target", fake_target)
+    monkeypatch.setattr(distributed, "init_distributed", lambda: distributed.Dist(0, 0, 1, torch.device("cpu")))
+    grid = load_grid(write_spec(tmp_path / "g.yaml", tmp_path / "runs", "embedded", tmp_path / "data"))
+
+    outcomes = run_grid(grid)
+    results = {o.cell.name: o.result for o in outcomes}
+    assert results["english/cosmosqa"] == "failed"
+    assert results["english/cosmosqa/xnli/seed1"] == "skipped"  # its intermediate run failed
+    assert sum(r == "ran" for r in results.values()) == 1 + 4 + 4
+    failed = tmp_path / "runs" / "g" / "english" / "cosmosqa" / "FAILED"
+    assert "Traceback" in failed.read_text() and "cosmosqa exploded" in failed.read_text()
+    out = capsys.readouterr().out
+    assert "grid summary: 1 failed, 9 ran, 4 skipped" in out
+    assert "skipped: english/cosmosqa/udpos/seed2: its intermediate run" in out
+    report = json.loads((grid.experiment_dir / "report" / "report.json").read_text())
+    assert [r["name"] for r in report["rows"]] == ["none", "english/mnli"]
+    assert report["rows"][1]["cells"]["xnli"]["delta"] == pytest.approx(5.0)
+
+    # Rerun: finished cells are not run again; the failed one is retried (and now succeeds).
+    calls.clear()
+    broken.clear()
+    outcomes = run_grid(grid)
+    assert calls == [("intermediate", "cosmosqa")] + [
+        ("target", "english", "cosmosqa", t, s) for t in ("xnli", "udpos") for s in (1, 2)]
+    assert not failed.exists()
+    assert sum(o.result == "skipped-done" for o in outcomes) == 1 + 4 + 4
+
+
 # ---------------------------------------------------------------------------------------------
 # Slow: the grid through the launcher, killed and rerun; a failing cell; TensorBoard.
 # ---------------------------------------------------------------------------------------------

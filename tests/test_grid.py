@@ -126,6 +126,17 @@ def test_plan_compute_estimates(tmp_path):
     assert "100 TFLOP/s peak per GPU at 50% utilisation" in text
 
 
+def test_plan_counts_local_data(tmp_path, mnli_fixture_dir):
+    spec = write_spec(tmp_path / "g.yaml", tmp_path / "runs", "embedded", mnli_fixture_dir)
+    grid = load_grid(spec, ["train.max_steps=-1", "train.num_epochs=2"])
+    inter = cell_compute(grid.cells[0])  # english/mnli: the fixture's 240 training examples
+    assert inter["data"] == "local" and inter["train_tokens"] == 240 * 2 * 64
+    xnli = cell_compute(grid.cells[1])  # trained on MNLI, scored on 36 XNLI examples in en and de
+    assert xnli["data"] == "local" and xnli["eval_tokens"] == 2 * 36 * 64
+    udpos = cell_compute(grid.cells[3])  # no udpos folder: the stated sizes
+    assert udpos["data"] == "stated" and udpos["train_tokens"] == 21_253 * 2 * 48
+
+
 def test_plan_command(tmp_path):
     spec = write_spec(tmp_path / "g.yaml", tmp_path / "runs", "embedded", tmp_path / "data")
     out = subprocess.run([sys.executable, "-m", "xstilts", "plan", f"spec={spec}", "plan.mfu=0.5"],

@@ -443,10 +443,36 @@ def _tokens_per_example(spec, cfg: RunConfig) -> int:
     return mean
 
 
-def _train_tokens(cfg: RunConfig, tasks: list, gpus: int) -> float:
+_COUNTS: dict[tuple, int | None] = {}
+
+
+def local_count(spec, split: str, language: str | None, cfg: RunConfig) -> int | None:
+    """Examples in the task's local data under data.data_dir (counted once), or None without it.
+
+    Local data that cannot be read also gives None: the plan then uses the stated sizes and
+    says so in its `data` column (the run itself will report the error).
+    """
+    from xstilts.data.features import load_examples
+    from xstilts.errors import DataError
+
+    data_dir = cfg.data.data_dir
+    if not data_dir or not (Path(data_dir) / spec.name).is_dir() or spec.family == "retrieval":
+        return None
+    key = (spec.name, split, language, str(Path(data_dir).resolve()))
+    if key not in _COUNTS:
+        try:
+            _COUNTS[key] = len(load_examples(spec, split, language, data_dir, None))
+        except (DataError, ConfigError, OSError):
+            _COUNTS[key] = None
+    return _COUNTS[key]
+
+
+def _train_tokens(cfg: RunConfig, tasks: list, gpus: int, measured: list[bool]) -> float:
     sizes = []
     for spec in tasks:
-        size = spec.train_size or 0
+        size = local_count(spec, "train", None, cfg)
+        measured.append(size is not None)
+        size = (spec.train_size or 0) if size is None else size
         if cfg.data.max_train_examples:
             size = min(size, cfg.data.max_train_examples)
         sizes.append((spec, size))
@@ -461,24 +487,32 @@ def _train_tokens(cfg: RunConfig, tasks: list, gpus: int) -> float:
     return total * cfg.train.num_epochs * mean_tokens
 
 
-def cell_compute(cell: Cell, gpus: int = 1) -> dict[str, float]:
-    """Estimated training and evaluation tokens and FLOPs of one cell (periodic validation excluded)."""
+def cell_compute(cell: Cell, gpus: int = 1) -> dict[str, Any]:
+    """Estimated training and evaluation tokens and FLOPs of one cell (periodic validation excluded).
+
+    Example counts come from the local data when data.data_dir holds the task, else from the
+    stated sizes (TaskSpec.train_size, EVAL_PER_LANGUAGE); `data` says which.
+    """
     cfg = cell.cfg
     params = encoder_params(cfg.model.name_or_path)
+    measured: list[bool] = []
     if cell.kind == "intermediate":
-        train = _train_tokens(cfg, [get_task(n) for n in split_task_names(cfg.intermediate)], gpus)
+        train = _train_tokens(cfg, [get_task(n) for n in split_task_names(cfg.intermediate)], gpus, measured)
         evaluate = 0.0
     else:
         spec = get_task(cfg.target)
         source = get_task(spec.train_task) if spec.train_task else spec
-        train = 0.0 if spec.family == "retrieval" else _train_tokens(cfg, [source], gpus)
-        languages = len(cfg.eval.languages or spec.languages)
-        per_lang = EVAL_PER_LANGUAGE.get(spec.name, 1000)
-        if cfg.data.max_eval_examples:
-            per_lang = min(per_lang, cfg.data.max_eval_examples)
+        train = 0.0 if spec.family == "retrieval" else _train_tokens(cfg, [source], gpus, measured)
+        examples = 0
+        for lang in cfg.eval.languages or spec.languages:
+            count = local_count(spec, cfg.eval.split, lang, cfg)
+            measured.append(count is not None)
+            count = EVAL_PER_LANGUAGE.get(spec.name, 1000) if count is None else count
+            examples += min(count, cfg.data.max_eval_examples or count)
         sides = 2 if spec.family == "retrieval" else 1  # both sentences of each pair are encoded
-        evaluate = languages * per_lang * sides * _tokens_per_example(spec, cfg)
-    return {"params": params, "train_tokens": train, "eval_tokens": evaluate,
+        evaluate = examples * sides * _tokens_per_example(spec, cfg)
+    data = "local" if measured and all(measured) else "mixed" if any(measured) else "stated"
+    return {"params": params, "train_tokens": train, "eval_tokens": evaluate, "data": data,
             "flops": 6 * params * train + 2 * params * evaluate}
 
 
@@ -493,22 +527,23 @@ def plan(grid: Grid, peak_tflops: float = 312.0, mfu: float = 0.4, gpus: int = 1
         for key in ("all",) + (("left",) if status != "done" else ()):
             totals[key][0] += c["flops"]
             totals[key][1] += hours
-        rows.append((cell.name, status, _human(c["train_tokens"]), _human(c["eval_tokens"]),
+        rows.append((cell.name, status, c["data"], _human(c["train_tokens"]), _human(c["eval_tokens"]),
                      f"{c['flops']:.2e}", f"{hours:.3g}"))
-    header = ("cell", "status", "train tok", "eval tok", "FLOPs", "GPU-h")
+    header = ("cell", "status", "data", "train tok", "eval tok", "FLOPs", "GPU-h")
     widths = [max(len(r[i]) for r in rows + [header]) for i in range(len(header))]
-    fmt = "  ".join(f"{{:{'<' if i < 2 else '>'}{w}}}" for i, w in enumerate(widths))
+    fmt = "  ".join(f"{{:{'<' if i < 3 else '>'}{w}}}" for i, w in enumerate(widths))
     lines = [fmt.format(*header)] + [fmt.format(*r) for r in rows]
     done = sum(1 for r in rows if r[1] == "done")
     lines += [
         "",
-        f"{len(rows)} cells ({done} done); total {totals['all'][0]:.2e} FLOPs = {totals['all'][1]:.1f} GPU-hours, "
-        f"left to run {totals['left'][0]:.2e} FLOPs = {totals['left'][1]:.1f} GPU-hours",
+        f"{len(rows)} cells ({done} done); total {totals['all'][0]:.2e} FLOPs = {totals['all'][1]:.3g} GPU-hours, "
+        f"left to run {totals['left'][0]:.2e} FLOPs = {totals['left'][1]:.3g} GPU-hours",
         f"Assumptions: {peak_tflops:g} TFLOP/s peak per GPU at {mfu:.0%} utilisation (plan.peak_tflops, "
         "plan.mfu); FLOPs = 6 x params x training tokens + 2 x params x evaluation tokens, params = "
         "non-embedding encoder weights; tokens = train size x epochs (or max_steps x batch) x mean "
-        f"tokens per example {MEAN_TOKENS} (span QA and MLM: max_seq_length); evaluation on approximate "
-        "XTREME test sizes per language; periodic validation not counted.",
+        f"tokens per example {MEAN_TOKENS} (span QA and MLM: max_seq_length); example counts from the "
+        "local data (data: local) or the stated sizes: the paper's train sizes and approximate XTREME "
+        "test sizes per language (data: stated); periodic validation not counted.",
     ]
     return "\n".join(lines)
 

@@ -120,13 +120,16 @@ def save_checkpoint(engine, ckpt_dir: Path, tag: str, state: TrainState, dist: D
     try:
         engine.save_checkpoint(str(ckpt_dir), tag=tag, client_state={"xstilts": vars(state)}, save_latest=False)
     except (OSError, RuntimeError) as err:  # torch.save reports a failed write as RuntimeError
+        # torch words a full disk obscurely ("unexpected pos ..."): say how much space was left.
+        free = shutil.disk_usage(ckpt_dir).free / 2**20
         shutil.rmtree(ckpt_dir / tag, ignore_errors=True)
         latest = ckpt_dir / "latest"
         previous = latest.read_text().strip() if latest.is_file() else None
         keep = f"the previous checkpoint {ckpt_dir / previous} is intact; a rerun resumes from it" if previous \
             else "there is no earlier checkpoint; a rerun starts from the beginning"
-        raise RuntimeError(f"could not save checkpoint {ckpt_dir / tag}: {err}. Removed the partial "
-                           f"checkpoint; {keep}. Free space (or fix permissions) and rerun.") from err
+        raise RuntimeError(f"could not save checkpoint {ckpt_dir / tag} ({free:.0f} MiB free there): {err}. "
+                           f"Removed the partial checkpoint; {keep}. Free space (or fix permissions) and rerun.") \
+            from err
     dist.barrier()
     if dist.is_main:
         tmp = ckpt_dir / ".latest.tmp"

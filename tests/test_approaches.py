@@ -180,3 +180,23 @@ def test_failed_translation_leaves_a_marker_the_other_ranks_raise(tmp_path):
         approaches._wait_for(done, failed)
     done.write_text(json.dumps({}), encoding="utf-8")
     approaches._wait_for(done, failed)  # returns at once when the result is there
+
+
+def test_translated_provided_reads_xtreme_translate_train(tokenizer, mnli_fixture_dir, tmp_path):
+    provided = tmp_path / "xtreme"
+    provided.mkdir()
+    rows = [("A man sleeps.", "A man rests.", "Ein Mann schläft.", "Ein Mann ruht.", "entailment"),
+            ("A dog runs.", "A dog sits.", "Ein Hund läuft.", "Ein Hund sitzt.", "contradictory"),
+            ("A cat eats.", "A cat is hungry.", "Eine Katze frisst.", "Eine Katze hat Hunger.", "neutral")]
+    (provided / "en-de-translated.tsv").write_text("".join("\t".join(r) + "\n" for r in rows), encoding="utf-8")
+    cfg = cfg_of("approach=translated", "intermediate=mnli", f"data.data_dir={mnli_fixture_dir}",
+                 f"data.cache_dir={tmp_path / 'cache'}", "approach_args.translate_languages=de",
+                 "approach_args.translate_backend=provided", f"approach_args.translate_provided_dir={provided}")
+    assert intermediate_name(cfg) == "mnli-tr.de"
+    spec = approaches.get_task("mnli")
+    built = approaches.build_translated(cfg, {"mnli": spec}, tokenizer, OneRank())
+    features = built.data.train["mnli"]
+    assert len(features) == 3 and [f["label"] for f in features] == [
+        spec.labels.index(n) for n in ("entailment", "contradiction", "neutral")]
+    assert built.scalars == {"data/translated/mnli/de/examples_out": 3.0, "data/translated/mnli/de/dropped": 0.0}
+    assert not (tmp_path / "cache" / "translations").exists()  # no backend, nothing translated

@@ -151,10 +151,13 @@ def test_plan_command(tmp_path):
 def test_run_grid_isolates_failures_and_skips_done_cells(tmp_path, monkeypatch, capsys):
     """The runner's bookkeeping, in-process with stand-in phases (the launched test runs real ones)."""
     import torch
+    from transformers.integrations import HfDeepSpeedConfig
+    from transformers.integrations.deepspeed import is_deepspeed_zero3_enabled
 
     from xstilts import phases
     from xstilts.engine import distributed
     from xstilts.grid import run_grid
+    from xstilts.models import encoder
 
     calls, broken = [], {"cosmosqa"}
 
@@ -164,9 +167,14 @@ def test_run_grid_isolates_failures_and_skips_done_cells(tmp_path, monkeypatch, 
             raise RuntimeError("cosmosqa exploded")
         phases.intermediate_dir(cfg).mkdir(parents=True, exist_ok=True)
         (phases.intermediate_dir(cfg) / "DONE").write_text("")
+        # As a ZeRO-3 cell leaves it: transformers' global config set (encoder.load_encoder does this).
+        encoder._LIVE_DS_CONFIG = HfDeepSpeedConfig({"zero_optimization": {"stage": 3}, "train_batch_size": 1})
+        assert is_deepspeed_zero3_enabled()
 
     def fake_target(cfg):
         calls.append(("target", cfg.approach, cfg.intermediate, cfg.target, cfg.seed))
+        # The next cell (ZeRO-2 here) must not load its model partitioned by the previous ZeRO-3 cell.
+        assert not is_deepspeed_zero3_enabled() and encoder._LIVE_DS_CONFIG is None
         run = phases.target_dir(cfg)
         run.mkdir(parents=True, exist_ok=True)
         score = 50.0 + cfg.seed + (5 if cfg.approach == "english" else 0)

@@ -1,0 +1,209 @@
+"""Every benchmark figure as a ratio against its peer, measured in the same run.
+
+    python -m benchmarks.run            # the full run on the embedded multilingual-e5-small
+    python -m benchmarks.run --quick    # a smoke run on a tiny random model (minutes)
+
+Figures (see benchmarks/README.md for the method of each):
+  1 training throughput (real tokens/s): our engine vs Hugging Face Trainer, same DeepSpeed config
+  2 padding efficiency: our batching vs pad-to-max-length (jiant) and dynamic padding of random batches
+  3 per-rank memory of params, grads, optimizer states for ZeRO 0-3, next to DeepSpeed's estimators
+  4 zero-shot evaluation throughput over many languages: our predict vs Trainer.predict
+  5 retrieval mining: our mine_pairs vs an all-pairs similarity matrix
+  6 tokenisation + caching: examples/s cold, speed-up of the cached rerun
+  7 model FLOPs utilisation: 6 x non-embedding params x tokens/s over the measured matmul peak
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+from benchmarks import common, local
+
+FULL = dict(train_examples=4000, mnli_micro=8, squad_micro=4, warmup=2, steps=4, eval_per_language=100,
+            eval_batch=32, retrieval_n=100_000, naive_n=10_000, cache_examples=20_000, padding_examples=8000)
+QUICK = dict(train_examples=200, mnli_micro=4, squad_micro=2, warmup=1, steps=2, eval_per_language=20,
+             eval_batch=8, retrieval_n=4000, naive_n=1000, cache_examples=500, padding_examples=1000)
+FIGURES = ["padding", "caching", "training", "mfu", "memory", "eval", "retrieval"]
+ZERO = "ds_configs/zero2.json"
+GIB = 2**30
+
+
+def fig_padding(p, tokenizer, scratch) -> dict:
+    out = {}
+    for name, make, max_length in (("mnli", common.mnli_like, 128), ("squad", common.squad_like, 384)):
+        lengths = local.lengths_of(make(p["padding_examples"], seed=3), tokenizer, max_length)
+        micro = p[f"{name}_micro"]
+        out[name] = {"micro": micro, "mean_length": sum(lengths) / len(lengths), "max_length": max_length,
+                     **local.padding_efficiency(lengths, max_length, micro, ranks=2)}
+    return out
+
+
+def fig_caching(p, tokenizer, scratch) -> dict:
+    return local.caching(common.mnli_like(p["cache_examples"], seed=4), tokenizer, 128)
+
+
+def fig_training(p, model, scratch) -> dict:
+    out = {}
+    for profile in ("mnli", "squad"):
+        for side in ("ours", "hf"):
+            out[f"{profile}/{side}"] = common.launch("benchmarks.train_worker", [
+                "--side", side, "--profile", profile, "--model", model, "--zero", ZERO,
+                "--micro", str(p[f"{profile}_micro"]), "--examples", str(p["train_examples"]),
+                "--warmup", str(p["warmup"]), "--steps", str(p["steps"]), "--cache", str(scratch / "cache"),
+            ])
+    return out
+
+
+def fig_mfu(p, model, training: dict) -> dict:
+    total, non_embedding = local.non_embedding_params(model)
+    peak = local.matmul_peak(threads=2)  # 2 ranks x 1 thread each during training
+    out = {"params": total, "non_embedding_params": non_embedding, "matmul_peak_flops": peak}
+    for profile in ("mnli", "squad"):
+        tps = training[f"{profile}/ours"]["tokens_per_s"]
+        out[profile] = {"tokens_per_s": tps, "flops": 6 * non_embedding * tps,
+                        "mfu": 6 * non_embedding * tps / peak}
+    return out
+
+
+def fig_memory(p, model, scratch) -> dict:
+    from deepspeed.runtime.zero.stage3 import estimate_zero3_model_states_mem_needs
+    from deepspeed.runtime.zero.stage_1_and_2 import estimate_zero2_model_states_mem_needs
+
+    out = {}
+    for stage in range(4):
+        out[f"zero{stage}"] = common.launch("benchmarks.memory_worker", [
+            "--model", model, "--zero", f"ds_configs/zero{stage}.json"])
+    total = out["zero0"]["params"]
+    largest = max(_largest_layer(model), 1)
+    out["estimators"] = {
+        "zero2_gpu_bytes": estimate_zero2_model_states_mem_needs(total, 2, 1, cpu_offload=False)[1],
+        "zero3_gpu_bytes": estimate_zero3_model_states_mem_needs(total, largest, 2, 1, cpu_offload=False,
+                                                                 cpu_offload_params=False)[1],
+        "largest_layer_params": largest,
+    }
+    return out
+
+
+def _largest_layer(model: str) -> int:
+    from transformers import AutoModel
+
+    encoder = AutoModel.from_pretrained(model, add_pooling_layer=False)
+    return max(sum(p.numel() for p in m.parameters(recurse=False)) for m in encoder.modules())
+
+
+def fig_eval(p, model, scratch) -> dict:
+    return common.launch("benchmarks.eval_worker", [
+        "--model", model, "--per-language", str(p["eval_per_language"]), "--batch", str(p["eval_batch"]),
+        "--cache", str(scratch / "cache")])
+
+
+def fig_retrieval(p, model, scratch) -> dict:
+    ours = common.run_python("benchmarks.retrieval_bench", ["--method", "ours", "--n", str(p["retrieval_n"])])
+    naive = common.run_python("benchmarks.retrieval_bench", ["--method", "naive", "--n", str(p["naive_n"])])
+    return {"ours": ours, "naive": naive}
+
+
+def report(results: dict) -> str:
+    """The table printed at the end (and pasted into docs/performance.md)."""
+    lines = [f"machine: {json.dumps(results.get('machine', {}))}"]
+    add = lines.append
+    if "training" in results:
+        t = results["training"]
+        for profile in ("mnli", "squad"):
+            o, h = t[f"{profile}/ours"], t[f"{profile}/hf"]
+            add(f"1 training {profile}-like, real tokens/s: ours {o['tokens_per_s']:.0f} vs HF Trainer "
+                f"{h['tokens_per_s']:.0f} = {o['tokens_per_s'] / h['tokens_per_s']:.2f}x (goal >= 1.3x)")
+    if "padding" in results:
+        for profile, r in results["padding"].items():
+            add(f"2 padding {profile}-like (mean {r['mean_length']:.0f} tokens, micro {r['micro']}): ours "
+                f"{r['ours']:.3f} vs dynamic random {r['dynamic']:.3f} ({r['ours'] / r['dynamic']:.2f}x) "
+                f"vs pad-to-max {r['pad_to_max']:.3f} ({r['ours'] / r['pad_to_max']:.2f}x) (goal >= 0.9)")
+    if "memory" in results:
+        m = results["memory"]
+        base = _state_bytes(m["zero0"]["ranks"][0])
+        for stage in range(4):
+            r = m[f"zero{stage}"]["ranks"][0]
+            add(f"3 memory ZeRO-{stage} rank 0: params {r['params'] / GIB:.3f} + grads {r['grads'] / GIB:.3f} + "
+                f"optimizer {r['optimizer'] / GIB:.3f} = {_state_bytes(r) / GIB:.3f} GiB "
+                f"({_state_bytes(r) / base:.2f}x of ZeRO-0)")
+        e = m["estimators"]
+        add(f"3 DeepSpeed estimators (mixed precision, 2 GPUs): ZeRO-2 {e['zero2_gpu_bytes'] / GIB:.3f} GiB, "
+            f"ZeRO-3 {e['zero3_gpu_bytes'] / GIB:.3f} GiB per GPU (goal: ZeRO-3 <= 0.55x of ZeRO-0)")
+    if "eval" in results:
+        e = results["eval"]
+        add(f"4 zero-shot eval, {e['languages']} languages, {e['examples']} examples: ours "
+            f"{e['ours_ex_per_s']:.1f} ex/s vs Trainer.predict {e['hf_ex_per_s']:.1f} ex/s = "
+            f"{e['ours_ex_per_s'] / e['hf_ex_per_s']:.2f}x (goal >= 1.5x)")
+    if "retrieval" in results:
+        o, n = results["retrieval"]["ours"], results["retrieval"]["naive"]
+        scale = (o["n"] / n["n"]) ** 2
+        naive_matrix = 4 * o["n"] ** 2
+        add(f"5 retrieval {o['n']}x{o['n']} dim {o['dim']}: ours {o['seconds']:.1f} s, peak RSS "
+            f"{o['peak_rss'] / GIB:.2f} GiB; naive measured at {n['n']}x{n['n']}: {n['seconds']:.1f} s, "
+            f"{n['peak_rss'] / GIB:.2f} GiB -> extrapolated x{scale:.0f}: {n['seconds'] * scale:.0f} s and "
+            f">= {naive_matrix / GIB:.1f} GiB for the fp32 matrix alone = "
+            f"{n['seconds'] * scale / o['seconds']:.2f}x ours' time")
+    if "caching" in results:
+        c = results["caching"]
+        add(f"6 featurize_cached {c['examples']} MNLI-like pairs: cold {c['cold_ex_per_s']:.0f} ex/s, cached "
+            f"{c['warm_ex_per_s']:.0f} ex/s = {c['speedup']:.1f}x speed-up")
+    if "mfu" in results:
+        f = results["mfu"]
+        for profile in ("mnli", "squad"):
+            r = f[profile]
+            add(f"7 MFU {profile}-like: 6 x {f['non_embedding_params'] / 1e6:.1f}M non-embedding params x "
+                f"{r['tokens_per_s']:.0f} tokens/s = {r['flops'] / 1e9:.2f} GFLOP/s over matmul peak "
+                f"{f['matmul_peak_flops'] / 1e9:.1f} GFLOP/s (2 threads) = {100 * r['mfu']:.1f}%")
+    return "\n".join(lines)
+
+
+def _state_bytes(rank: dict) -> int:
+    return rank["params"] + rank["grads"] + rank["optimizer"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="tiny model, small sizes: checks that it runs")
+    parser.add_argument("--only", nargs="+", choices=FIGURES, help="run only these figures")
+    parser.add_argument("--save", type=Path, help="merge the results into this JSON file (kept across runs)")
+    parser.add_argument("--retrieval-n", type=int, help="sentences per side for figure 5 (default 100000)")
+    args = parser.parse_args()
+    p = dict(QUICK if args.quick else FULL)
+    if args.retrieval_n:
+        p["retrieval_n"] = args.retrieval_n
+    wanted = args.only or FIGURES
+    results = json.loads(args.save.read_text()) if args.save and args.save.exists() else {}
+    results["machine"] = common.machine()
+    scratch = Path(tempfile.mkdtemp(prefix="xstilts-bench-"))
+    model = common.model_dir(args.quick, scratch)
+    from xstilts.models.encoder import load_tokenizer
+
+    tokenizer = load_tokenizer(model)
+    for name in wanted:
+        start = time.perf_counter()
+        if name == "padding":
+            results[name] = fig_padding(p, tokenizer, scratch)
+        elif name == "caching":
+            results[name] = fig_caching(p, tokenizer, scratch)
+        elif name == "training":
+            results[name] = fig_training(p, model, scratch)
+        elif name == "mfu":
+            results[name] = fig_mfu(p, model, results["training"])
+        elif name == "memory":
+            results[name] = fig_memory(p, model, scratch)
+        elif name == "eval":
+            results[name] = fig_eval(p, model, scratch)
+        elif name == "retrieval":
+            results[name] = fig_retrieval(p, model, scratch)
+        print(f"[{name} done in {time.perf_counter() - start:.0f} s]", flush=True)
+        if args.save:
+            args.save.write_text(json.dumps(results, indent=1))
+    print(report(results))
+
+
+if __name__ == "__main__":
+    main()

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import gc
 import json
-import math
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -210,15 +209,19 @@ def load_grid(spec_path: str | Path, overrides: list[str] = ()) -> Grid:
         if key not in spec:
             raise ConfigError(f"{path}: missing grid key {key!r}")
 
-    base = dict(spec.get("base") or {})
     if not isinstance(spec.get("base") or {}, dict):
         raise ConfigError(f"{path}: 'base' must be a mapping of config keys")
+    base = dict(spec.get("base") or {})
     layers = []
     if "config" in base:
         base_file = _resolve_file(str(base.pop("config")), path)
         values = _read_yaml(base_file) or {}
         if not isinstance(values, dict):
             raise ConfigError(f"{base_file}: expected a mapping of config keys")
+        try:
+            _apply(RunConfig(), values)  # so a bad key names this file
+        except ConfigError as err:
+            raise ConfigError(f"{base_file} (base.config of {path}): {err}") from None
         layers.append(values)
     layers.append(_nest(base, f"{path}: base"))
     _check_not_folder_keys(layers[-1], f"{path}: base", CELL_KEYS)
@@ -582,6 +585,6 @@ def plan_from_options(grid: Grid, options: dict[str, str]) -> str:
         gpus = int(options.get("plan.gpus", 1))
     except ValueError as err:
         raise ConfigError(f"plan options: {err}") from None
-    if not (peak > 0 and 0 < mfu <= 1 and gpus >= 1) or math.isnan(peak):
+    if not (peak > 0 and 0 < mfu <= 1 and gpus >= 1):
         raise ConfigError("plan.peak_tflops must be > 0, plan.mfu in (0, 1], plan.gpus >= 1")
     return plan(grid, peak, mfu, gpus)

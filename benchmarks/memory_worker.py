@@ -89,6 +89,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--model", required=True)
     p.add_argument("--zero", required=True)
+    p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
     p.add_argument("--out", required=True)
     args = p.parse_args()
     dist = init_distributed()
@@ -96,6 +97,7 @@ def main() -> None:
     cfg.model.name_or_path = args.model
     cfg.train.micro_batch_size, cfg.train.gradient_accumulation_steps = 2, 1
     cfg.train.deepspeed_config = args.zero
+    cfg.train.precision = args.precision
     spec = get_task("mnli")
     engine, _ = build_engine(cfg, dist, args.model, {"mnli": spec}, total_steps=10)
     tokenizer = load_tokenizer(args.model)
@@ -110,7 +112,7 @@ def main() -> None:
     numel = sum(getattr(p, "ds_numel", p.numel()) for p in engine.module.parameters())
     per_rank = dist.all_gather_object({**held, "peak_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024})
     if dist.is_main:
-        Path(args.out).write_text(json.dumps({"zero": args.zero, "params": numel, "ranks": per_rank}))
+        Path(args.out).write_text(json.dumps({"zero": args.zero, "precision": args.precision, "params": numel, "ranks": per_rank}))
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ FULL = dict(train_examples=4000, mnli_micro=8, squad_micro=4, warmup=2, steps=4,
             eval_batch=32, retrieval_n=100_000, naive_n=10_000, cache_examples=20_000, padding_examples=8000)
 QUICK = dict(train_examples=200, mnli_micro=4, squad_micro=2, warmup=1, steps=2, eval_per_language=20,
              eval_batch=8, retrieval_n=4000, naive_n=1000, cache_examples=500, padding_examples=1000)
-FIGURES = ["padding", "caching", "training", "mfu", "memory", "eval", "retrieval"]
+FIGURES = ["padding", "caching", "training", "mfu", "memory", "memory_bf16", "eval", "retrieval"]
 ZERO = "ds_configs/zero2.json"
 GIB = 2**30
 
@@ -69,14 +69,14 @@ def fig_mfu(p, model, training: dict) -> dict:
     return out
 
 
-def fig_memory(p, model, scratch) -> dict:
+def fig_memory(p, model, scratch, precision: str = "fp32") -> dict:
     from deepspeed.runtime.zero.stage3 import estimate_zero3_model_states_mem_needs
     from deepspeed.runtime.zero.stage_1_and_2 import estimate_zero2_model_states_mem_needs
 
     out = {}
     for stage in range(4):
         out[f"zero{stage}"] = common.launch("benchmarks.memory_worker", [
-            "--model", model, "--zero", f"ds_configs/zero{stage}.json"])
+            "--model", model, "--zero", f"ds_configs/zero{stage}.json", "--precision", precision])
     total = out["zero0"]["params"]
     largest = max(_largest_layer(model), 1)
     out["estimators"] = {
@@ -122,12 +122,15 @@ def report(results: dict) -> str:
             add(f"2 padding {profile}-like (mean {r['mean_length']:.0f} tokens, micro {r['micro']}): ours "
                 f"{r['ours']:.3f} vs dynamic random {r['dynamic']:.3f} ({r['ours'] / r['dynamic']:.2f}x) "
                 f"vs pad-to-max {r['pad_to_max']:.3f} ({r['ours'] / r['pad_to_max']:.2f}x) (goal >= 0.9)")
-    if "memory" in results:
-        m = results["memory"]
+    for key in ("memory", "memory_bf16"):
+        if key not in results:
+            continue
+        m = results[key]
         base = _state_bytes(m["zero0"]["ranks"][0])
+        precision = m["zero0"].get("precision", "fp32")
         for stage in range(4):
             r = m[f"zero{stage}"]["ranks"][0]
-            add(f"3 memory ZeRO-{stage} rank 0: params {r['params'] / GIB:.3f} + grads {r['grads'] / GIB:.3f} + "
+            add(f"3 memory {precision} ZeRO-{stage} rank 0: params {r['params'] / GIB:.3f} + grads {r['grads'] / GIB:.3f} + "
                 f"optimizer {r['optimizer'] / GIB:.3f} = {_state_bytes(r) / GIB:.3f} GiB "
                 f"({_state_bytes(r) / base:.2f}x of ZeRO-0)")
         e = m["estimators"]
@@ -195,6 +198,10 @@ def main() -> None:
             results[name] = fig_mfu(p, model, results["training"])
         elif name == "memory":
             results[name] = fig_memory(p, model, scratch)
+        elif name == "memory_bf16":
+            if args.quick:  # the fp32 figure already exercises the code path
+                continue
+            results[name] = fig_memory(p, model, scratch, "bf16")
         elif name == "eval":
             results[name] = fig_eval(p, model, scratch)
         elif name == "retrieval":

@@ -116,8 +116,12 @@ class FeatureTable(Sequence):
         return iter(self._table)
 
     def column(self, name: str) -> list:
-        """One field of every feature (e.g. `length`), read column-wise."""
-        return self._table[name]
+        """One field of every feature (e.g. `length`), read column-wise into a list.
+
+        Read through Arrow in one go: iterating or indexing `datasets`' lazy column object
+        formats one row at a time (seconds per 100k features, on every length lookup).
+        """
+        return self._table.select_columns([name]).to_dict()[name]
 
     def rows(self, indices: Sequence[int]) -> list[dict[str, Any]]:
         """Several features in one read (a batch)."""

@@ -97,7 +97,7 @@ def test_killed_rank_ends_job_and_resume_repeats_the_loss_curve(tiny_model_dir, 
     assert not (broken / RUN / "DONE").exists()
     print(f"job ended {elapsed:.1f} s after rank 1 was killed (exit code {code})")
 
-    # The same checkpoint resumed on 1 rank instead of 2 (ZeRO-2 repartitions the optimizer state).
+    # The same checkpoint resumed on 1 rank instead of 2 (through DeepSpeed's universal checkpoint).
     single = tmp_path / "single"
     shutil.copytree(broken, single)
 
@@ -110,6 +110,7 @@ def test_killed_rank_ends_job_and_resume_repeats_the_loss_curve(tiny_model_dir, 
 
     one = run_phase("intermediate", fault_args(tiny_model_dir, mnli_fixture_dir, single), cache, ranks=1)
     assert re.search(rf"resumed from .*step{start} at step {start}/40", one.stdout), one.stdout[-3000:]
+    assert "was written by 2 ranks, this run has 1: converting it to a universal checkpoint" in one.stdout
     for step, value in losses_of_last_session(single / RUN / "tb").items():
         # Same data and weights; only the summation order of the gradient differs (1 rank x 2
         # micro-batches instead of 2 ranks x 1).

@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
+import sys
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -118,7 +120,9 @@ def save_checkpoint(engine, ckpt_dir: Path, tag: str, state: TrainState, dist: D
     (DeepSpeed's own `latest` is rewritten in place, so a full disk could leave it empty.)
     """
     try:
-        engine.save_checkpoint(str(ckpt_dir), tag=tag, client_state={"xstilts": vars(state)}, save_latest=False)
+        # DeepSpeed's universal-checkpoint converter requires this key; empty: no tensor-parallel layout.
+        client = {"xstilts": vars(state), "universal_checkpoint_info": {}}
+        engine.save_checkpoint(str(ckpt_dir), tag=tag, client_state=client, save_latest=False)
     except (OSError, RuntimeError) as err:  # torch.save reports a failed write as RuntimeError
         # torch words a full disk obscurely ("unexpected pos ..."): say how much space was left.
         free = shutil.disk_usage(ckpt_dir).free / 2**20
@@ -135,6 +139,56 @@ def save_checkpoint(engine, ckpt_dir: Path, tag: str, state: TrainState, dist: D
         tmp = ckpt_dir / ".latest.tmp"
         tmp.write_text(tag, encoding="utf-8")
         os.replace(tmp, ckpt_dir / "latest")
+
+
+def _saved_world_size(tag_dir: Path) -> int | None:
+    """How many data-parallel ranks wrote this checkpoint (None without ZeRO partitions)."""
+    return len(list(tag_dir.glob("*zero_pp_rank_*_mp_rank_00_optim_states.pt"))) or None
+
+
+def load_checkpoint(engine, ckpt_dir: Path, dist: Dist, tag: str | None = None) -> dict[str, Any]:
+    """Load checkpoint `tag` (default: the one `latest` names); returns its client state.
+
+    A checkpoint written by another number of ranks has its ZeRO optimizer partitions cut for
+    that number, which DeepSpeed cannot load directly: rank 0 converts it once with DeepSpeed's
+    universal-checkpoint converter (into checkpoints/universal/<tag>) and every rank loads that.
+    """
+    tag = tag or (ckpt_dir / "latest").read_text().strip()
+    saved = _saved_world_size(ckpt_dir / tag)
+    if saved is None or saved == dist.world_size:
+        _, client = engine.load_checkpoint(str(ckpt_dir), tag=tag)
+        return client
+    universal = ckpt_dir / "universal"
+    if dist.is_main and not (universal / tag).is_dir():
+        print(f"checkpoint {ckpt_dir / tag} was written by {saved} ranks, this run has {dist.world_size}: "
+              f"converting it to a universal checkpoint in {universal / tag}", flush=True)
+        universal.mkdir(exist_ok=True)
+        tmp = universal / f".{tag}.tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        done = subprocess.run(
+            [sys.executable, "-m", "deepspeed.checkpoint.ds_to_universal", "--input_folder", str(ckpt_dir / tag),
+             "--output_folder", str(tmp), "--num_extract_workers", "1", "--num_merge_workers", "1"],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )
+        if done.returncode != 0:
+            raise RuntimeError(
+                f"checkpoint {ckpt_dir / tag} was written by {saved} ranks and could not be converted for "
+                f"{dist.world_size} (DeepSpeed's ds_to_universal failed):\n{done.stdout[-2000:]}\n"
+                f"Resume with {saved} ranks instead."
+            )
+        os.replace(tmp, universal / tag)
+    dist.barrier()
+    # DeepSpeed consults this flag only while loading; setting it for this one load spares
+    # rebuilding the engine, and later loads (the best checkpoint) are ordinary ones again.
+    engine._config.load_universal_checkpoint = True
+    try:
+        _, client = engine.load_checkpoint(str(universal), tag=tag)
+    finally:
+        engine._config.load_universal_checkpoint = False
+    dist.barrier()
+    if dist.is_main:  # the next save is a native checkpoint for this world size
+        shutil.rmtree(universal, ignore_errors=True)
+    return client
 
 
 def validate(engine, data: PhaseData, cfg: RunConfig, pad_id: int, dist: Dist) -> dict[str, Any]:
@@ -186,7 +240,7 @@ def train(
         print("task sampling: " + ", ".join(f"{t} {p:.3f} ({sizes[t]} features)" for t, p in probs.items()), flush=True)
     ckpt_dir = run_dir / "checkpoints"
     if (ckpt_dir / "latest").is_file():
-        _, client = engine.load_checkpoint(str(ckpt_dir))
+        client = load_checkpoint(engine, ckpt_dir, dist)
         state = TrainState(**client["xstilts"])
         if dist.is_main:
             print(f"resumed from {ckpt_dir / state.last_tag} at step {state.step}/{steps}", flush=True)
@@ -254,7 +308,7 @@ def train(
     if state.best_tag and state.best_tag != state.last_tag:
         # A full load: under ZeRO-3 the weights live in the optimizer's fp32 partitions, so a
         # module-only load would silently keep the last weights instead of the best.
-        engine.load_checkpoint(str(ckpt_dir), tag=state.best_tag)
+        load_checkpoint(engine, ckpt_dir, dist, state.best_tag)
     export_model(engine.module, tokenizer, export_dir, dist.is_main)
     dist.barrier()
     return state, engine

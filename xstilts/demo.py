@@ -64,6 +64,17 @@ def prepare_demo_data(out_dir: str | Path, shipped: Path = SHIPPED) -> Path:
     english_test = shipped / "udpos" / UD_ENGLISH / "en_ewt-ud-test.conllu"
     _link(english_test, ud / UD_ENGLISH / "en_ewt-ud-test.conllu")
 
+    # The mlm approach's corpus: the training articles' paragraphs in every XQuAD language
+    # (never an evaluated article, and no evaluation text of another task).
+    for lang in XQUAD_LANGUAGES:
+        data = _articles(shipped / "xquad" / f"xquad.{lang}.json", TRAIN_ARTICLES)
+        paragraphs = [p["context"].replace("\n", " ") for a in data["data"] for p in a["paragraphs"]]
+        corpus = out / "mlm_corpus" / f"{lang}.txt"
+        corpus.parent.mkdir(parents=True, exist_ok=True)
+        tmp = corpus.with_name(f".{corpus.name}.tmp")
+        tmp.write_text("\n".join(paragraphs) + "\n", encoding="utf-8")
+        os.replace(tmp, corpus)
+
     tatoeba = out / "tatoeba"
     for f in (shipped / "tatoeba").glob("tatoeba.*"):
         _link(f, tatoeba / f.name)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import textwrap
 
-from xstilts.errors import ConfigError, DataError
+from xstilts.errors import CheckpointError, ConfigError, DataError
 
 USAGE = """\
 usage: python -m xstilts <command> [config=FILE.yaml] [key=value ...]
@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
             from xstilts.tasks.base import nearest
 
             raise ConfigError(f"unknown command {command!r}{nearest(command, COMMANDS)}\n{USAGE}")
-    except (ConfigError, DataError) as err:
+    except (ConfigError, DataError, CheckpointError) as err:
         print(f"error: {err}", file=sys.stderr, flush=True)
         return 2
     return 0

@@ -7,3 +7,7 @@ class ConfigError(ValueError):
 
 class DataError(ValueError):
     """Malformed input data: the message names the file (or Hub id), the row and the field."""
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint could not be saved or loaded: the message says what is intact and what to do."""

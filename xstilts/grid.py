@@ -348,7 +348,8 @@ def run_grid(grid: Grid) -> list[Outcome]:
     """
     from xstilts.engine.distributed import init_distributed
 
-    dist = init_distributed()
+    # The process group is made once, for every cell: its timeout comes from the grid's base config.
+    dist = init_distributed(grid.cells[0].cfg.train.collective_timeout_minutes if grid.cells else 30.0)
     outcomes: list[Outcome] = []
     failed_intermediates: set[Path] = set()
     for i, cell in enumerate(grid.cells, 1):

@@ -48,20 +48,25 @@ def target_dir(cfg: RunConfig) -> Path:
 
 
 def _start(cfg: RunConfig, run_dir: Path, dist: Dist, phase: str) -> bool:
-    """Print and save the merged config; False when the run is already DONE (skip it)."""
+    """Print the merged config; False when the run is already DONE (skip it)."""
     if (run_dir / "DONE").exists():
         if dist.is_main:
             print(f"{phase}: {run_dir} is DONE, skipping", flush=True)
         return False
     if dist.is_main:
+        print(f"{phase} config:\n{to_yaml(cfg)}", flush=True)
+    return True
+
+
+def _save_config(cfg: RunConfig, run_dir: Path, dist: Dist) -> None:
+    """Create the run folder with its config.yaml: only once the inputs have loaded, so that bad
+    data or options leave no half-made run behind."""
+    if dist.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
-        text = to_yaml(cfg)
-        print(f"{phase} config:\n{text}", flush=True)
         tmp = run_dir / ".config.yaml.tmp"
-        tmp.write_text(text, encoding="utf-8")
+        tmp.write_text(to_yaml(cfg), encoding="utf-8")
         os.replace(tmp, run_dir / "config.yaml")
     dist.barrier()
-    return True
 
 
 def _done(run_dir: Path, dist: Dist) -> None:
@@ -126,7 +131,7 @@ def _hparams(cfg: RunConfig) -> dict:
 
 def run_intermediate(cfg: RunConfig) -> Path:
     """Phase 2: train the encoder on what the approach feeds it; export `encoder/`."""
-    dist = init_distributed()
+    dist = init_distributed(cfg.train.collective_timeout_minutes)
     run_dir = intermediate_dir(cfg)
     approach = get_approach(cfg.approach)
     if not approach.has_intermediate:
@@ -142,6 +147,7 @@ def run_intermediate(cfg: RunConfig) -> Path:
     tokenizer = load_tokenizer(model_path, cfg.model.revision, cfg.model.trust_remote_code)
     specs = {name: configured_task(cfg, name, dist) for name in split_task_names(cfg.intermediate)}
     prepared = approach.build(cfg, specs, tokenizer, dist)
+    _save_config(cfg, run_dir, dist)
     board = Board(run_dir / "tb" if dist.is_main else None)
     for tag, value in prepared.scalars.items():  # data statistics (e.g. MLM tokens per language)
         board.scalar(tag, value, 0)
@@ -167,7 +173,7 @@ def encoder_for_target(cfg: RunConfig) -> str:
 
 def run_target(cfg: RunConfig) -> Path:
     """Phase 3: fine-tune on the target task's English data, then evaluate zero-shot."""
-    dist = init_distributed()
+    dist = init_distributed(cfg.train.collective_timeout_minutes)
     spec = configured_task(cfg, cfg.target, dist)
     if spec.xtreme_id is None:
         raise ConfigError(f"target={cfg.target!r} is not an XTREME target task")
@@ -178,6 +184,7 @@ def run_target(cfg: RunConfig) -> Path:
     start = encoder_for_target(cfg)
     model_path = dist.broadcast_object(resolve_model_path(start) if dist.is_main else None)
     if spec.family == "retrieval":  # BUCC, Tatoeba: no training data; the encoder is scored as is
+        _save_config(cfg, run_dir, dist)
         retrieval(cfg, spec, languages, model_path, dist, run_dir)
         _done(run_dir, dist)
         return run_dir
@@ -189,6 +196,7 @@ def run_target(cfg: RunConfig) -> Path:
         # Model selection on English dev data of what was trained on (MNLI dev for XNLI, as in XTREME).
         validation={spec.name: _eval_set(cfg, spec, source, "validation", None, tokenizer, dist)},
     )
+    _save_config(cfg, run_dir, dist)
     board = Board(run_dir / "tb" if dist.is_main else None)
     state, engine = train(cfg, dist, run_dir, data, tokenizer, model_path, run_dir / "model", board)
     results = zero_shot(cfg, spec, languages, engine, tokenizer, dist, run_dir, board)
@@ -200,7 +208,7 @@ def run_target(cfg: RunConfig) -> Path:
 
 def run_evaluate(cfg: RunConfig) -> Path:
     """Re-score a finished target run's `model/` zero-shot (e.g. on more languages)."""
-    dist = init_distributed()
+    dist = init_distributed(cfg.train.collective_timeout_minutes)
     spec = configured_task(cfg, cfg.target, dist)
     languages = check_languages(spec.xtreme_id, cfg.eval.languages or spec.languages)
     run_dir = target_dir(cfg)

@@ -25,6 +25,7 @@ from xstilts.config import RunConfig, fill_ds_config, load_ds_config, resolve_ba
 from xstilts.data.batching import TaskStream, planned_steps, rank_micro_batches, task_for_step, task_probabilities
 from xstilts.data.features import FeatureTable
 from xstilts.engine.distributed import Dist
+from xstilts.errors import CheckpointError
 from xstilts.evaluation.metrics import task_score
 from xstilts.evaluation.predict import to_device
 from xstilts.evaluation.zero_shot import EvalSet, evaluate_set
@@ -131,7 +132,7 @@ def save_checkpoint(engine, ckpt_dir: Path, tag: str, state: TrainState, dist: D
         previous = latest.read_text().strip() if latest.is_file() else None
         keep = f"the previous checkpoint {ckpt_dir / previous} is intact; a rerun resumes from it" if previous \
             else "there is no earlier checkpoint; a rerun starts from the beginning"
-        raise RuntimeError(f"could not save checkpoint {ckpt_dir / tag} ({free:.0f} MiB free there): {err}. "
+        raise CheckpointError(f"could not save checkpoint {ckpt_dir / tag} ({free:.0f} MiB free there): {err}. "
                            f"Removed the partial checkpoint; {keep}. Free space (or fix permissions) and rerun.") \
             from err
     dist.barrier()
@@ -171,7 +172,7 @@ def load_checkpoint(engine, ckpt_dir: Path, dist: Dist, tag: str | None = None) 
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )
         if done.returncode != 0:
-            raise RuntimeError(
+            raise CheckpointError(
                 f"checkpoint {ckpt_dir / tag} was written by {saved} ranks and could not be converted for "
                 f"{dist.world_size} (DeepSpeed's ds_to_universal failed):\n{done.stdout[-2000:]}\n"
                 f"Resume with {saved} ranks instead."

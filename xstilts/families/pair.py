@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any, Sequence
 
 import numpy as np
@@ -10,6 +11,8 @@ from torch import nn
 
 from xstilts.families import Family, HeadOutput, encoder_inputs
 from xstilts.tasks.base import PairExample, TaskSpec
+
+logger = logging.getLogger(__name__)
 
 
 def featurize(
@@ -20,12 +23,19 @@ def featurize(
     Truncation is the standard treatment for classification (the label belongs to the pair,
     not to a span), so unlike tagging and QA nothing needs windowing here.
     """
+    pairs = examples and examples[0].text_b is not None
     enc = tokenizer(
         [e.text_a for e in examples],
-        [e.text_b for e in examples] if examples and examples[0].text_b is not None else None,
+        [e.text_b for e in examples] if pairs else None,
         truncation="longest_first",
         max_length=max_length,
     )
+    # Counting truncations exactly would mean tokenising twice; a pair that fills the limit
+    # exactly is rare, so "at the limit" is reported as truncated.
+    cut = sum(len(ids) >= max_length for ids in enc["input_ids"])
+    if cut:
+        logger.warning("%s: %d of %d examples reach model.max_seq_length=%d tokens and were truncated",
+                       spec.name, cut, len(examples), max_length)
     return [
         {"input_ids": ids, "label": e.label, "example_index": i, "length": len(ids)}
         for i, (e, ids) in enumerate(zip(examples, enc["input_ids"]))

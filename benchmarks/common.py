@@ -115,25 +115,29 @@ def machine() -> dict:
     }
 
 
-def launch(module: str, args: list[str], ranks: int = 2, timeout: float = 3600) -> dict:
+def launch(module: str, args: list[str], ranks: int = 2, timeout: float = 3600, attempts: int = 3) -> dict:
     """Run `python -m <module> args` on `ranks` CPU ranks through the deepspeed launcher.
 
     Each rank gets one thread (2 ranks on 2 cores). Rank 0 writes its result as JSON to the
-    file named by --out, which is returned.
+    file named by --out, which is returned. A rendezvous port taken by another job between
+    choosing and binding it (EADDRINUSE) is retried with a fresh port.
     """
     out = Path(tempfile.mkstemp(suffix=".json")[1])
-    port = _free_port()
-    cmd = [shutil.which("deepspeed") or "deepspeed", "--num_gpus", str(ranks), "--master_port", str(port), "--no_local_rank",
-           "--module", module, *args, "--out", str(out)]
     env = dict(os.environ, OMP_NUM_THREADS="1", TOKENIZERS_PARALLELISM="false", PYTHONUNBUFFERED="1")
-    try:
-        proc = subprocess.run(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              text=True, timeout=timeout)
-    finally:
-        # DeepSpeed's CPU all-reduce leaves a shared-memory buffer per rank (tens of MB) in
-        # /dev/shm after the job ends; repeated launches would fill the machine's memory.
-        for leftover in Path("/dev/shm").glob(f"deepspeed_*_{port}_*"):
-            leftover.unlink(missing_ok=True)
+    for attempt in range(attempts):
+        port = _free_port()
+        cmd = [shutil.which("deepspeed") or "deepspeed", "--num_gpus", str(ranks), "--master_port", str(port),
+               "--no_local_rank", "--module", module, *args, "--out", str(out)]
+        try:
+            proc = subprocess.run(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                  text=True, timeout=timeout)
+        finally:
+            # DeepSpeed's CPU all-reduce leaves a shared-memory buffer per rank (tens of MB) in
+            # /dev/shm after the job ends; repeated launches would fill the machine's memory.
+            for leftover in Path("/dev/shm").glob(f"deepspeed_*_{port}_*"):
+                leftover.unlink(missing_ok=True)
+        if proc.returncode == 0 or "EADDRINUSE" not in proc.stdout:
+            break
     if proc.returncode != 0 or out.stat().st_size == 0:
         raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-5000:]}")
     result = json.loads(out.read_text())

@@ -23,9 +23,9 @@ from pathlib import Path
 
 from benchmarks import common, local
 
-FULL = dict(train_examples=4000, mnli_micro=8, squad_micro=4, warmup=2, steps=4, eval_per_language=100,
+FULL = dict(profiles=("mnli", "squad"), stages=(0, 1, 2, 3), freeze_embeddings=True, train_examples=4000, mnli_micro=8, squad_micro=4, warmup=2, steps=4, eval_per_language=100,
             eval_batch=32, retrieval_n=100_000, naive_n=10_000, cache_examples=20_000, padding_examples=8000)
-QUICK = dict(train_examples=200, mnli_micro=4, squad_micro=2, warmup=1, steps=2, eval_per_language=20,
+QUICK = dict(profiles=("mnli",), stages=(0, 3), freeze_embeddings=False, train_examples=200, mnli_micro=4, squad_micro=2, warmup=1, steps=2, eval_per_language=20,
              eval_batch=8, retrieval_n=4000, naive_n=1000, cache_examples=500, padding_examples=1000)
 FIGURES = ["padding", "caching", "training", "mfu", "memory", "memory_bf16", "eval", "retrieval"]
 ZERO = "ds_configs/zero2.json"
@@ -46,15 +46,19 @@ def fig_caching(p, tokenizer, scratch) -> dict:
     return local.caching(common.mnli_like(p["cache_examples"], seed=4), tokenizer, 128)
 
 
-def fig_training(p, model, scratch) -> dict:
-    out = {}
-    for profile in ("mnli", "squad"):
+def fig_training(p, model, scratch, results: dict, save) -> dict:
+    out = results.setdefault("training", {})
+    for profile in p["profiles"]:
         for side in ("ours", "hf"):
+            if f"{profile}/{side}" in out:  # measured by an earlier, interrupted run (--save)
+                continue
             out[f"{profile}/{side}"] = common.launch("benchmarks.train_worker", [
                 "--side", side, "--profile", profile, "--model", model, "--zero", ZERO,
                 "--micro", str(p[f"{profile}_micro"]), "--examples", str(p["train_examples"]),
                 "--warmup", str(p["warmup"]), "--steps", str(p["steps"]), "--cache", str(scratch / "cache"),
+                *(["--freeze-embeddings"] if p["freeze_embeddings"] else []),
             ])
+            save()
     return out
 
 
@@ -62,7 +66,7 @@ def fig_mfu(p, model, training: dict) -> dict:
     total, non_embedding = local.non_embedding_params(model)
     peak = local.matmul_peak(threads=2)  # 2 ranks x 1 thread each during training
     out = {"params": total, "non_embedding_params": non_embedding, "matmul_peak_flops": peak}
-    for profile in ("mnli", "squad"):
+    for profile in p["profiles"]:
         tps = training[f"{profile}/ours"]["tokens_per_s"]
         out[profile] = {"tokens_per_s": tps, "flops": 6 * non_embedding * tps,
                         "mfu": 6 * non_embedding * tps / peak}
@@ -74,7 +78,7 @@ def fig_memory(p, model, scratch, precision: str = "fp32") -> dict:
     from deepspeed.runtime.zero.stage_1_and_2 import estimate_zero2_model_states_mem_needs
 
     out = {}
-    for stage in range(4):
+    for stage in p["stages"]:
         out[f"zero{stage}"] = common.launch("benchmarks.memory_worker", [
             "--model", model, "--zero", f"ds_configs/zero{stage}.json", "--precision", precision])
     total = out["zero0"]["params"]
@@ -114,6 +118,8 @@ def report(results: dict) -> str:
     if "training" in results:
         t = results["training"]
         for profile in ("mnli", "squad"):
+            if f"{profile}/hf" not in t:
+                continue
             o, h = t[f"{profile}/ours"], t[f"{profile}/hf"]
             add(f"1 training {profile}-like, real tokens/s: ours {o['tokens_per_s']:.0f} vs HF Trainer "
                 f"{h['tokens_per_s']:.0f} = {o['tokens_per_s'] / h['tokens_per_s']:.2f}x (goal >= 1.3x)")
@@ -128,7 +134,7 @@ def report(results: dict) -> str:
         m = results[key]
         base = _state_bytes(m["zero0"]["ranks"][0])
         precision = m["zero0"].get("precision", "fp32")
-        for stage in range(4):
+        for stage in (s for s in range(4) if f"zero{s}" in m):
             r = m[f"zero{stage}"]["ranks"][0]
             add(f"3 memory {precision} ZeRO-{stage} rank 0: params {r['params'] / GIB:.3f} + grads {r['grads'] / GIB:.3f} + "
                 f"optimizer {r['optimizer'] / GIB:.3f} = {_state_bytes(r) / GIB:.3f} GiB "
@@ -156,12 +162,17 @@ def report(results: dict) -> str:
             f"{c['warm_ex_per_s']:.0f} ex/s = {c['speedup']:.1f}x speed-up")
     if "mfu" in results:
         f = results["mfu"]
-        for profile in ("mnli", "squad"):
+        for profile in (k for k in ("mnli", "squad") if k in f):
             r = f[profile]
             add(f"7 MFU {profile}-like: 6 x {f['non_embedding_params'] / 1e6:.1f}M non-embedding params x "
                 f"{r['tokens_per_s']:.0f} tokens/s = {r['flops'] / 1e9:.2f} GFLOP/s over matmul peak "
                 f"{f['matmul_peak_flops'] / 1e9:.1f} GFLOP/s (2 threads) = {100 * r['mfu']:.1f}%")
     return "\n".join(lines)
+
+
+def save(path: Path | None, results: dict) -> None:
+    if path:
+        path.write_text(json.dumps(results, indent=1))
 
 
 def _state_bytes(rank: dict) -> int:
@@ -193,7 +204,7 @@ def main() -> None:
         elif name == "caching":
             results[name] = fig_caching(p, tokenizer, scratch)
         elif name == "training":
-            results[name] = fig_training(p, model, scratch)
+            results[name] = fig_training(p, model, scratch, results, lambda: save(args.save, results))
         elif name == "mfu":
             results[name] = fig_mfu(p, model, results["training"])
         elif name == "memory":
@@ -207,8 +218,7 @@ def main() -> None:
         elif name == "retrieval":
             results[name] = fig_retrieval(p, model, scratch)
         print(f"[{name} done in {time.perf_counter() - start:.0f} s]", flush=True)
-        if args.save:
-            args.save.write_text(json.dumps(results, indent=1))
+        save(args.save, results)
     print(report(results))
 
 

@@ -29,10 +29,10 @@ def test_quick_benchmark_prints_every_figure(tmp_path):
     for figure in "1234567":
         assert any(line.startswith(f"{figure} ") for line in lines), f"figure {figure} missing:\n{proc.stdout[-3000:]}"
     results = json.loads(saved.read_text())
-    for name in ("padding", "caching", "training", "mfu", "memory", "eval", "retrieval"):
+    for name in ("padding", "caching", "training", "mfu", "memory", "eval", "retrieval"):  # all but memory_bf16
         assert name in results
-    # Every rank's model-state bytes were measured for every ZeRO stage.
-    for stage in range(4):
+    # Every rank's model-state bytes were measured for each ZeRO stage of the quick run (0 and 3).
+    for stage in (0, 3):
         ranks = results["memory"][f"zero{stage}"]["ranks"]
         assert len(ranks) == 2 and all(r["params"] > 0 and r["grads"] > 0 and r["optimizer"] > 0 for r in ranks)
 

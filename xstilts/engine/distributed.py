@@ -7,6 +7,7 @@ as a cluster job, so there is one code path to trust.
 from __future__ import annotations
 
 import datetime
+import glob
 import os
 import socket
 from dataclasses import dataclass
@@ -52,6 +53,25 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _unlink_shared_memory(local_rank: int) -> None:
+    """Remove the names of DeepSpeed's CPU all-reduce buffers once every rank has mapped them.
+
+    DeepSpeed creates a ~70 MB file per rank in /dev/shm and never removes it; jobs (and
+    killed jobs above all) would fill the machine's memory with them. The mappings live on
+    after the names are gone, so removing them right after start-up is safe.
+    """
+    probe = torch.ones(1)
+    torch.distributed.all_reduce(probe)  # every rank has opened every peer's buffer by now
+    torch.distributed.barrier()
+    addr, port = os.environ.get("MASTER_ADDR", ""), os.environ.get("MASTER_PORT", "")
+    for path in glob.glob(f"/dev/shm/deepspeed_*_{addr}_{port}_{local_rank}"):
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+    torch.distributed.barrier()
+
+
 def init_distributed(timeout_minutes: float = 30.0) -> Dist:
     """Join (or create) the process group through DeepSpeed and pick this rank's device.
 
@@ -74,6 +94,8 @@ def init_distributed(timeout_minutes: float = 30.0) -> Dist:
         accelerator.set_device(local_rank)
     if not torch.distributed.is_initialized():
         deepspeed.init_distributed(timeout=datetime.timedelta(minutes=timeout_minutes))
+        if accelerator.device_name() == "cpu" and torch.distributed.get_world_size() > 1:
+            _unlink_shared_memory(local_rank)
     device = torch.device(accelerator.device_name(local_rank) if accelerator.device_name() != "cpu" else "cpu")
     return Dist(
         rank=torch.distributed.get_rank(),

@@ -439,3 +439,44 @@ def test_registered_task_and_its_splits(tmp_path):
     assert len(small.loader(small, LoadRequest("train", data_dir=str(tmp_path), max_examples=10))) == 10
     with pytest.raises(ConfigError, match="train and validation"):
         small.loader(small, LoadRequest("test", data_dir=str(tmp_path)))
+
+
+# ---------------------------------------------------------------------------------------------
+# ZeRO-3: the tied decoder weight is one partitioned Parameter shared by encoder and head.
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.distributed
+def test_zero3_mlm_approach_trains_the_tied_head(tok, mnli_fixture_dir, tmp_path):
+    """`approach=mlm` through the DeepSpeed launcher, 2 CPU ranks, ZeRO-3: the checkpoint's LM
+    head is reused, validation runs between MLM steps, and the export keeps the tie."""
+    from safetensors.torch import load_file
+    from transformers import XLMRobertaForMaskedLM
+
+    from launch_utils import run_phase, scalars
+
+    torch.manual_seed(0)
+    reference = XLMRobertaForMaskedLM(tiny_config(len(tok)))
+    reference.save_pretrained(tmp_path / "model")
+    tok.save_pretrained(tmp_path / "model")
+    corpus_dir = tmp_path / "corpus"
+    corpus_dir.mkdir()
+    for lang in ("en", "de"):
+        (corpus_dir / f"{lang}.txt").write_text("\n".join(LINES * 10) + "\n", encoding="utf-8")
+    proc = run_phase("intermediate", [
+        "approach=mlm", "intermediate=mnli", f"model.name_or_path={tmp_path / 'model'}",
+        f"data.data_dir={mnli_fixture_dir}", f"output_root={tmp_path / 'runs'}", "experiment=z3",
+        "train.deepspeed_config=ds_configs/zero3.json", "train.micro_batch_size=4",
+        "train.learning_rate=2e-3", "train.max_steps=30", "train.eval_every=10", "train.log_every=5",
+        f"approach_args.mlm_corpus={corpus_dir}", "approach_args.mlm_languages=en,de",
+    ], tmp_path / "cache")
+    assert "LM head initialised from the pretrained weights" in proc.stdout
+    run = tmp_path / "runs" / "z3" / "mlm" / "mnli"
+    assert (run / "DONE").is_file()
+    assert "train/mlm/loss" in scalars(run / "tb")
+    heads = load_file(str(run / "encoder" / "heads.safetensors"))
+    encoder = load_file(str(run / "encoder" / "model.safetensors"))
+    trained = encoder["embeddings.word_embeddings.weight"]
+    assert torch.equal(heads["mlm.decoder.weight"], trained)  # gathered from one shared Parameter
+    assert not torch.equal(trained, reference.roberta.embeddings.word_embeddings.weight)

@@ -76,7 +76,7 @@ def test_features_survive_the_feature_cache(tok, tmp_path):
 
     features = featurize_cached(MLM, texts(), tok, 32, tmp_path)
     torch.manual_seed(0)
-    batch = mlm.collate(features[:8], tok.pad_token_id)
+    batch = mlm.collate([features[i] for i in range(8)], tok.pad_token_id)
     assert set(batch) == {"input_ids", "attention_mask", "labels"}
     assert features[0]["special_ids"] == sorted(tok.all_special_ids)
 

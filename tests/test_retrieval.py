@@ -441,4 +441,4 @@ def test_embedded_encoder_retrieves_translations(tmp_path):
     enc = XLMRobertaModel.from_pretrained(path, add_pooling_layer=False)
     result = evaluate_retrieval("tatoeba", enc, tok, EMBEDDED_LANGUAGES, data, None, tmp_path, batch_size=64)
     for lang in EMBEDDED_LANGUAGES:
-        assert result[lang]["accuracy"] > 50.0, (lang, result[lang])  # chance is 0.1%
+        assert result[lang]["accuracy"] > 60.0, (lang, result[lang])  # chance is 0.1%

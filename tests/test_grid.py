@@ -89,17 +89,23 @@ def test_bad_specs_fail_before_any_work(tmp_path, change, message):
     assert not (tmp_path / "runs").exists()
 
 
-def test_shipped_grids_load(tmp_path):
+def test_shipped_grids_load(tmp_path, monkeypatch):
     paper = load_grid(REPO / "configs" / "grids" / "paper.yaml", [f"output_root={tmp_path}"])
     targets = [c for c in paper.cells if c.kind == "target"]
     # english and mlm: 10 sets, translated: 9 (no CCG), none: 1 row; 9 targets x 3 seeds each.
     assert len(targets) == (10 + 10 + 9 + 1) * 9 * 3
     assert sum(c.kind == "intermediate" for c in paper.cells) == 29
+    # The demo's MLM corpus is made by `xstilts demo-data` (relative to the working folder).
+    from xstilts.demo import prepare_demo_data
+
+    monkeypatch.chdir(tmp_path)
+    prepare_demo_data(tmp_path / "runs" / "demo" / "data")
     demo = load_grid(REPO / "configs" / "grids" / "demo.yaml", [f"output_root={tmp_path}"])
+    targets = ["udpos", "xquad", "tatoeba"]
     assert [c.name for c in demo.cells] == [
-        "english/squad", "english/squad/udpos/seed1", "english/squad/xquad/seed1",
-        "english/squad/tatoeba/seed1", "none/none/udpos/seed1", "none/none/xquad/seed1",
-        "none/none/tatoeba/seed1"]
+        *(name for row in ("english/squad", "mlm/squad", "translated/squad-tr.es")
+          for name in [row] + [f"{row}/{t}/seed1" for t in targets]),
+        *(f"none/none/{t}/seed1" for t in targets)]
 
 
 def test_plan_compute_estimates(tmp_path):

@@ -11,6 +11,7 @@ _TASK_MODULES = [
     "xstilts.tasks.qa",
     "xstilts.tasks.tagging",
     "xstilts.tasks.retrieval_tasks",
+    "baselines.mlm.corpus",  # the `mlm` task of the mlm approach
 ]
 
 for _module in _TASK_MODULES:

@@ -192,7 +192,7 @@ def test_run_grid_isolates_failures_and_skips_done_cells(tmp_path, monkeypatch, 
 
     monkeypatch.setattr(phases, "run_intermediate", fake_intermediate)
     monkeypatch.setattr(phases, "run_target", fake_target)
-    monkeypatch.setattr(distributed, "init_distributed", lambda: distributed.Dist(0, 0, 1, torch.device("cpu")))
+    monkeypatch.setattr(distributed, "init_distributed", lambda *_: distributed.Dist(0, 0, 1, torch.device("cpu")))
     grid = load_grid(write_spec(tmp_path / "g.yaml", tmp_path / "runs", "embedded", tmp_path / "data"))
 
     outcomes = run_grid(grid)

@@ -67,7 +67,7 @@ def wait_for(path: Path, proc: subprocess.Popen, timeout: float = 600) -> None:
         if time.time() > deadline:
             kill_job(proc)
             raise AssertionError(f"{path} did not appear within {timeout} s")
-        time.sleep(0.5)
+        time.sleep(0.1)
 
 
 def scalars(tb_dir: Path) -> dict[str, list[tuple[int, float]]]:

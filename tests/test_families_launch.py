@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from conftest import write_mnli_fixture
 from family_fixtures import write_family_data
 from launch_utils import kill_job, run_phase, scalars, start_phase, wait_for
 
@@ -19,8 +20,11 @@ TASKS = ["mnli", "squad_v2", "cosmosqa", "ccg"]  # pair, span QA, multiple choic
 
 
 @pytest.fixture(scope="module")
-def data_dir(mnli_fixture_dir) -> Path:
-    return write_family_data(mnli_fixture_dir)
+def data_dir(tmp_path_factory) -> Path:
+    # A folder of its own: the session's MNLI fixture is shared with other tests, which must
+    # not see these extra tasks appear in it.
+    root = write_mnli_fixture(tmp_path_factory.mktemp("family_data"))
+    return write_family_data(root)
 
 
 def base_args(tiny_model_dir, data_dir, root, zero="zero3") -> list[str]:

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from conftest import write_mnli_fixture
 from family_fixtures import write_family_data
 from launch_utils import REPO, free_port, kill_job, start_phase, wait_for
 from xstilts.errors import ConfigError
@@ -42,7 +43,7 @@ def write_spec(path: Path, root: Path, model: str, data: Path, **changes) -> Pat
         "intermediates": INTERMEDIATES,
         "targets": [{"task": "xnli", "languages": ["en", "de"]}, {"task": "udpos", "languages": ["en", "de"]}],
         "seeds": SEEDS,
-        "intermediate_overrides": {"train.max_steps": 6},
+        "intermediate_overrides": {"train.max_steps": 16},
     }
     spec.update(changes)
     path.write_text(yaml.safe_dump(spec))
@@ -63,7 +64,7 @@ def test_cells_order_configs_and_overrides(tmp_path):
                          "english/mnli/udpos/seed1", "english/mnli/udpos/seed2", "english/cosmosqa"]
     assert names[-1] == "none/none/udpos/seed2"
     inter, target = grid.cells[0], grid.cells[1]
-    assert inter.cfg.train.max_steps == 6 and target.cfg.train.max_steps == 4  # per-phase overrides
+    assert inter.cfg.train.max_steps == 16 and target.cfg.train.max_steps == 4  # per-phase overrides
     assert target.cfg.train.learning_rate == 1e-3  # the command line applies to every cell
     assert target.cfg.eval.languages == ["en", "de"] and target.cfg.seed == 1
     assert target.run_dir == tmp_path / "runs" / "g" / "english" / "mnli" / "xnli" / "seed1"
@@ -225,10 +226,11 @@ def test_run_grid_isolates_failures_and_skips_done_cells(tmp_path, monkeypatch, 
 
 
 @pytest.fixture(scope="module")
-def finished_grid(tiny_model_dir, mnli_fixture_dir, tmp_path_factory):
+def finished_grid(tiny_model_dir, tmp_path_factory):
     """Run the 14-cell grid plus two failing cells with 2 ranks, kill it mid-way, rerun it."""
     tmp = tmp_path_factory.mktemp("grid")
-    data = write_family_data(mnli_fixture_dir)
+    # A data folder of its own: the session's MNLI fixture is shared and must stay as it is.
+    data = write_family_data(write_mnli_fixture(tmp / "data"))
     root = tmp / "runs"
     # pawsx has no folder in the data dir: its cells fail; the rest must finish.
     targets = [{"task": "xnli", "languages": ["en", "de"]}, {"task": "udpos", "languages": ["en", "de"]},

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import write_mnli_fixture
 from family_fixtures import write_family_data
 from launch_utils import run_phase, scalars
 
@@ -30,8 +31,9 @@ CORPUS = {
 
 
 @pytest.fixture(scope="module")
-def data_dir(mnli_fixture_dir) -> Path:
-    return write_family_data(mnli_fixture_dir)
+def data_dir(tmp_path_factory) -> Path:
+    # A folder of its own: the session's MNLI fixture is shared and must stay as it is.
+    return write_family_data(write_mnli_fixture(tmp_path_factory.mktemp("approach_data")))
 
 
 @pytest.fixture(scope="module")

@@ -32,7 +32,8 @@ DS_CONFIGS = ["zero0", "zero1", "zero2", "zero3", "zero3_offload"]
 def leaf_keys(d: dict, prefix: str = "") -> list[str]:
     out = []
     for k, v in d.items():
-        out += leaf_keys(v, f"{prefix}{k}.") if isinstance(v, dict) else [f"{prefix}{k}"]
+        # Sections are non-empty mappings; an empty one is a mapping-valued field (variant).
+        out += leaf_keys(v, f"{prefix}{k}.") if isinstance(v, dict) and v else [f"{prefix}{k}"]
     return out
 
 

@@ -75,10 +75,10 @@ class Approach:
 
 
 def task_names(cfg: "RunConfig") -> list[str]:
-    """The intermediate task names of `cfg`, each checked against the task registry."""
-    from xstilts.tasks.base import split_task_names
+    """The registered intermediate tasks of every stage of `cfg` (its domain corpora left out)."""
+    from xstilts import stages
 
-    return split_task_names(cfg.intermediate)
+    return stages.task_names(cfg)
 
 
 def _features(cfg: "RunConfig", spec: "TaskSpec", examples, tokenizer, dist: "Dist"):
@@ -174,7 +174,7 @@ def build_mlm(cfg: "RunConfig", specs: dict, tokenizer, dist: "Dist") -> Approac
 
 
 def _check_mlm(cfg: "RunConfig") -> None:
-    if MLM_TASK in [n.strip() for n in cfg.intermediate.split("+")]:
+    if MLM_TASK in task_names(cfg):
         raise ConfigError(
             f"intermediate={cfg.intermediate!r}: approach=mlm adds the {MLM_TASK!r} task itself; "
             "list only the English intermediate task(s)"

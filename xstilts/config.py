@@ -55,6 +55,12 @@ class DataArgs:
     cache_dir: str | None = _f(
         None, "Where tokenised features are cached (default: $XSTILTS_CACHE or ~/.cache/xstilts)."
     )
+    corpora: list[dict] = _f(
+        [],
+        "Named domain corpora that `intermediate` may list beside tasks (squad+biomed): each a mapping "
+        "with name, domain, use (mlm: masked-LM text; translated: task data machine-translated), "
+        "source (a local folder or hub:<id>), languages, share. See docs/research/domain_corpora.md.",
+    )
 
 
 @dataclass
@@ -79,6 +85,14 @@ class TrainArgs:
         False,
         "Keep the word-embedding matrix fixed. XLM-R's 250k-row vocabulary is most of a small "
         "encoder's parameters; freezing it makes CPU and small-GPU runs much cheaper.",
+    )
+    lr_scaling: str = _f(
+        "none",
+        "How learning_rate follows the global batch size: none, linear (lr x B/B_ref, Goyal et al.) or "
+        "sqrt (lr x sqrt(B/B_ref), for Adam). B_ref is train.lr_reference_batch_size.",
+    )
+    lr_reference_batch_size: int | None = _f(
+        None, "The global batch size learning_rate was tuned at (needed when lr_scaling is not none)."
     )
     max_grad_norm: float = _f(1.0, "Gradient clipping by global norm (0 disables).")
     precision: str = _f("fp32", "fp32, bf16 (A100/H100) or fp16 (loss-scaled).")
@@ -163,9 +177,19 @@ class RunConfig:
         "Intermediate approach: english, mlm (plus multilingual MLM), translated (machine-translated "
         "intermediate data) or none (no intermediate phase). See docs/approaches.md.",
     )
-    intermediate: str = _f("mnli", "Intermediate task(s), '+'-joined for multi-task (mnli+squad_v2).")
+    intermediate: str = _f(
+        "mnli",
+        "Intermediate task(s): '+' joins a multi-task set (mnli+squad_v2), '>' chains sequential "
+        "stages, each starting from the previous stage's encoder (mnli>squad_v2). Entries may also "
+        "name data.corpora.",
+    )
     target: str = _f("xnli", "Target XTREME task of the target phase.")
     seed: int = _f(1, "Random seed (data order, head initialisation, dropout).")
+    variant: dict[str, str] = _f(
+        {},
+        "The grid axis values of this run ({axis: label}), set by a grid's `axes`; the labels suffix "
+        "the <intermediate> folder (mnli@xlmr-base) and are recorded in results.json.",
+    )
     model: ModelArgs = field(default_factory=ModelArgs)
     data: DataArgs = field(default_factory=DataArgs)
     train: TrainArgs = field(default_factory=TrainArgs)
@@ -227,6 +251,9 @@ def _coerce(value: Any, annotation: Any, key: str) -> Any:
     elif annotation is str:
         if isinstance(value, (str, int, float)) and not isinstance(value, bool):
             return str(value)
+    elif annotation is dict or origin is dict:
+        if isinstance(value, dict):
+            return {str(k): v for k, v in value.items()}
     elif annotation is list or origin is list:
         if isinstance(value, str):  # languages=de,fr on the command line
             value = [v.strip() for v in value.split(",") if v.strip()]
@@ -308,6 +335,8 @@ def load_config(args: list[str]) -> RunConfig:
 APPROACHES = tuple(approaches.APPROACHES)  # english, mlm, translated, none
 PRECISIONS = ("fp32", "bf16", "fp16")
 SAMPLERS = ("proportional", "temperature", "uniform")
+LR_SCALINGS = ("none", "linear", "sqrt")
+LABEL_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
 
 
 def _one_of(value: str, choices: tuple[str, ...], key: str) -> None:
@@ -317,9 +346,23 @@ def _one_of(value: str, choices: tuple[str, ...], key: str) -> None:
 
 def validate(cfg: RunConfig) -> None:
     """Checks that need no data or model: names, ranges, choices."""
+    from xstilts import corpora
+
+    corpora.corpora_of(cfg)  # before the approach's check, which reads the stages that name them
     approaches.get_approach(cfg.approach).check(cfg)
     _one_of(cfg.train.precision, PRECISIONS, "train.precision")
     _one_of(cfg.train.sampler, SAMPLERS, "train.sampler")
+    _one_of(cfg.train.lr_scaling, LR_SCALINGS, "train.lr_scaling")
+    ref = cfg.train.lr_reference_batch_size
+    if cfg.train.lr_scaling != "none" and ref is None:
+        raise ConfigError(f"train.lr_scaling={cfg.train.lr_scaling} needs train.lr_reference_batch_size "
+                          "(the global batch size train.learning_rate was tuned at)")
+    if ref is not None and ref < 1:
+        raise ConfigError(f"train.lr_reference_batch_size must be >= 1, got {ref}")
+    for axis, label in cfg.variant.items():
+        if not (isinstance(label, str) and label and set(label) <= LABEL_CHARS and set(axis) <= LABEL_CHARS):
+            raise ConfigError(f"variant {axis}={label!r}: axis names and labels are folder-name parts: "
+                              "letters, digits, '_' and '-' only")
     for key in ("micro_batch_size", "eval_every", "log_every", "max_checkpoints",
                 "gradient_accumulation_steps", "train_batch_size"):
         if getattr(cfg.train, key) is not None and getattr(cfg.train, key) < 1:
@@ -384,6 +427,14 @@ def resolve_batch(train: TrainArgs, world_size: int) -> tuple[int, int, int]:
     return total, micro, accum
 
 
+def effective_learning_rate(train: TrainArgs, global_batch: int) -> float:
+    """train.learning_rate scaled to `global_batch` by train.lr_scaling (none, linear, sqrt)."""
+    if train.lr_scaling == "none":
+        return train.learning_rate
+    ratio = global_batch / train.lr_reference_batch_size
+    return train.learning_rate * (ratio if train.lr_scaling == "linear" else ratio ** 0.5)
+
+
 def fill_ds_config(
     ds: dict[str, Any], train: TrainArgs, world_size: int, total_steps: int, hidden_size: int
 ) -> dict[str, Any]:
@@ -393,6 +444,7 @@ def fill_ds_config(
     thing (batch sizes): a silent disagreement would train with other settings than printed.
     """
     total, micro, accum = resolve_batch(train, world_size)
+    lr = effective_learning_rate(train, total)
     # DeepSpeed's WarmupDecayLR refuses 0 warmup steps (short runs, warmup_ratio 0): use at least 1.
     warmup = max(1, int(round(train.warmup_ratio * total_steps)))
     fills = {
@@ -400,14 +452,14 @@ def fill_ds_config(
         "train_micro_batch_size_per_gpu": micro,
         "gradient_accumulation_steps": accum,
         "gradient_clipping": train.max_grad_norm,
-        "optimizer.params.lr": train.learning_rate,
+        "optimizer.params.lr": lr,
         "optimizer.params.weight_decay": train.weight_decay,
         "optimizer.params.betas": list(train.adam_betas),
         "optimizer.params.eps": train.adam_eps,
         # DeepSpeed's fused Adam needs a CUDA build; on CPU ranks PyTorch's AdamW runs the same update.
         "optimizer.params.torch_adam": not _has_cuda(),
         "scheduler.params.warmup_min_lr": 0.0,
-        "scheduler.params.warmup_max_lr": train.learning_rate,
+        "scheduler.params.warmup_max_lr": lr,
         "scheduler.params.warmup_num_steps": warmup,
         "scheduler.params.total_num_steps": max(total_steps, warmup + 1),
         "bf16.enabled": train.precision == "bf16",

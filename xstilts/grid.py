@@ -12,11 +12,19 @@ A grid spec is a YAML file:
       - xnli
       - {task: udpos, languages: [en, de], overrides: {train.num_epochs: 5}}
     seeds: [1, 2, 3]
+    axes:                      # optional: more dimensions, each value a label -> config overrides
+      model:
+        base:  {model.name_or_path: FacebookAI/xlm-roberta-base}
+        large: {model.name_or_path: FacebookAI/xlm-roberta-large}
     intermediate_overrides: {train.num_epochs: 2}   # optional, per phase
     target_overrides: {train.learning_rate: 7.0e-6}
 
 Each (approach, intermediate) pair is one intermediate run (the `none` approach has none, and
-one row whatever the intermediates), followed by every target x seed fine-tuned from it. The
+one row whatever the intermediates), followed by every target x seed fine-tuned from it.
+`>` chains intermediate stages (`mnli>squad_v2`, see `xstilts.stages`): every prefix of a
+chain is a cell of its own, shared with a grid entry of the same name. Axes multiply the
+grid: every combination of their values is a variant, whose overrides apply after the phase
+overrides and whose labels suffix the run folders (`squad@large`) and sit in results.json. The
 phases own their run folders (DONE skips, checkpoints resume), so the grid only orders the
 cells, isolates failures and builds the report. `plan` lists the cells and estimates their
 compute without running anything.
@@ -35,13 +43,13 @@ import yaml
 
 from xstilts.config import APPROACHES, REPO_ROOT, RunConfig, _apply, parse_overrides, validate
 from xstilts.errors import ConfigError
-from xstilts.tasks.base import get_task, nearest, split_task_names
+from xstilts.tasks.base import get_task, nearest
 
-SPEC_KEYS = ("base", "approaches", "intermediates", "targets", "seeds",
+SPEC_KEYS = ("base", "approaches", "intermediates", "targets", "seeds", "axes",
              "intermediate_overrides", "target_overrides")
 TARGET_KEYS = ("task", "languages", "overrides")
 # Keys that place a run folder: the grid sets them per cell, so overrides may not.
-CELL_KEYS = ("approach", "intermediate", "target", "seed")
+CELL_KEYS = ("approach", "intermediate", "target", "seed", "variant")
 FOLDER_KEYS = CELL_KEYS + ("experiment", "output_root")
 
 
@@ -64,9 +72,9 @@ class Cell:
     @property
     def name(self) -> str:
         c = self.cfg
-        from xstilts.phases import intermediate_name
+        from xstilts.phases import intermediate_name, variant_suffix
 
-        row = f"{c.approach}/{intermediate_name(c)}"
+        row = f"{c.approach}/{intermediate_name(c)}{variant_suffix(c)}"
         return row if self.kind == "intermediate" else f"{row}/{c.target}/seed{c.seed}"
 
 
@@ -167,13 +175,53 @@ def _intermediates(raw: Any, approaches: list[str], path: Path) -> dict[str, lis
             continue
         if not isinstance(names, list) or not names:
             raise ConfigError(f"{path}: intermediates must list at least one task for approach {approach!r}")
-        for joined in names:
-            try:
-                split_task_names(str(joined))
-            except ConfigError as err:
-                raise ConfigError(f"{path}: intermediates: {err}") from None
-        out[approach] = [str(n) for n in names]
+        out[approach] = [str(n) for n in names]  # checked per cell, with the cell's corpora
     return out
+
+
+def _axes(raw: Any, path: Path) -> list[tuple[dict[str, str], dict]]:
+    """Every combination of the axes' values: ({axis: label}, nested overrides), in spec order."""
+    from xstilts.config import LABEL_CHARS
+
+    if raw is None:
+        return [({}, {})]
+    if not isinstance(raw, dict) or not raw:
+        raise ConfigError(f"{path}: axes must map axis names to {{label: overrides}} mappings, got {raw!r}")
+    variants = [({}, {})]
+    for axis, values in raw.items():
+        where = f"{path}: axes.{axis}"
+        if not set(str(axis)) <= LABEL_CHARS:
+            raise ConfigError(f"{where}: axis names may use letters, digits, '_' and '-' only")
+        if not isinstance(values, dict) or not values:
+            raise ConfigError(f"{where}: expected a mapping of value labels to config overrides, "
+                              f"e.g. {{base: {{model.name_or_path: FacebookAI/xlm-roberta-base}}}}")
+        options = []
+        for label, overrides in values.items():
+            if not set(str(label)) <= LABEL_CHARS:
+                raise ConfigError(f"{where}.{label}: value labels name run folders: letters, digits, "
+                                  "'_' and '-' only")
+            nested = _nest(overrides, f"{where}.{label}")
+            _check_not_folder_keys(nested, f"{where}.{label}")
+            options.append((str(label), nested))
+        variants = [({**labels, str(axis): label}, _merge(layer, nested))
+                    for labels, layer in variants for label, nested in options]
+    return variants
+
+
+def _merge(a: dict, b: dict) -> dict:
+    """Nested override mappings merged, `b` winning (two axes may set keys of one section)."""
+    out = dict(a)
+    for key, value in b.items():
+        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def _chain_prefixes(joined: str) -> list[str]:
+    """'a>b>c' -> ['a', 'a>b', 'a>b>c'] (a single stage -> itself)."""
+    from xstilts.stages import CHAIN
+
+    parts = joined.split(CHAIN)
+    return [CHAIN.join(parts[: i + 1]) for i in range(len(parts))]
 
 
 def _cell_config(layers: list[dict], cell_keys: dict) -> RunConfig:
@@ -244,37 +292,47 @@ def load_grid(spec_path: str | Path, overrides: list[str] = ()) -> Grid:
         phase_layers[phase] = _nest(spec.get(key), f"{path}: {key}")
         _check_not_folder_keys(phase_layers[phase], f"{path}: {key}")
 
+    variants = _axes(spec.get("axes"), path)
+
     cells: list[Cell] = []
+    seen: set[Path] = set()
     experiment_dir = None
-    for approach in approaches:
-        for joined in (["none"] if approach == "none" else per_approach[approach]):
-            inter_keys = {"approach": approach}
-            if approach != "none":
-                inter_keys["intermediate"] = joined
-            try:
-                icfg = _cell_config(layers + [phase_layers["intermediate"], command_line], inter_keys)
-            except ConfigError as err:
-                raise ConfigError(f"{path}: intermediate cell {approach}/{joined}: {err}") from None
-            inter = intermediate_dir(icfg)
-            experiment_dir = inter.parent.parent
-            if approach != "none":
-                cells.append(Cell("intermediate", icfg, inter))
-            for t in targets:
-                keys = {**inter_keys, "target": t.task}
-                if t.languages:
-                    keys["eval"] = {"languages": list(t.languages)}
-                for seed in seeds:
+    for labels, variant_layer in variants:
+        tag = "@" + ".".join(labels.values()) if labels else ""
+        for approach in approaches:
+            for joined in (["none"] if approach == "none" else per_approach[approach]):
+                inter_keys = {"approach": approach, "variant": labels}
+                inter = None
+                for prefix in ([] if approach == "none" else _chain_prefixes(joined)):
                     try:
-                        cfg = _cell_config(layers + [phase_layers["target"], t.overrides, command_line],
-                                           {**keys, "seed": seed})
-                        task = get_task(t.task)
-                        if task.xtreme_id is None:
-                            raise ConfigError(f"target {t.task!r} is not an XTREME target task")
-                        check_languages(task.xtreme_id, cfg.eval.languages or task.languages)
+                        icfg = _cell_config(layers + [phase_layers["intermediate"], variant_layer, command_line],
+                                            {**inter_keys, "intermediate": prefix})
                     except ConfigError as err:
-                        raise ConfigError(f"{path}: target cell {approach}/{joined}/{t.task}/seed{seed}: "
-                                          f"{err}") from None
-                    cells.append(Cell("target", cfg, target_dir(cfg), inter if approach != "none" else None))
+                        raise ConfigError(f"{path}: intermediate cell {approach}/{prefix}{tag}: {err}") from None
+                    inter = intermediate_dir(icfg)
+                    if inter not in seen:
+                        seen.add(inter)
+                        cells.append(Cell("intermediate", icfg, inter))
+                if approach != "none":
+                    inter_keys["intermediate"] = joined
+                for t in targets:
+                    keys = {**inter_keys, "target": t.task}
+                    if t.languages:
+                        keys["eval"] = {"languages": list(t.languages)}
+                    for seed in seeds:
+                        try:
+                            cfg = _cell_config(layers + [phase_layers["target"], t.overrides, variant_layer,
+                                                         command_line], {**keys, "seed": seed})
+                            task = get_task(t.task)
+                            if task.xtreme_id is None:
+                                raise ConfigError(f"target {t.task!r} is not an XTREME target task")
+                            check_languages(task.xtreme_id, cfg.eval.languages or task.languages)
+                        except ConfigError as err:
+                            raise ConfigError(f"{path}: target cell {approach}/{joined}{tag}/{t.task}/seed{seed}: "
+                                              f"{err}") from None
+                        cell = Cell("target", cfg, target_dir(cfg), inter)
+                        experiment_dir = cell.run_dir.parents[3]
+                        cells.append(cell)
     return Grid(path, experiment_dir, cells)
 
 
@@ -501,7 +559,12 @@ def cell_compute(cell: Cell, gpus: int = 1) -> dict[str, Any]:
     params = encoder_params(cfg.model.name_or_path)
     measured: list[bool] = []
     if cell.kind == "intermediate":
-        train = _train_tokens(cfg, [get_task(n) for n in split_task_names(cfg.intermediate)], gpus, measured)
+        from xstilts.stages import corpus_names, last_stage
+
+        # Only the chain's last stage: the earlier ones are cells of their own. Corpora are
+        # left out of the estimate (their size is a character budget, not a count of examples).
+        tasks = [get_task(n) for n in last_stage(cfg) if n not in corpus_names(cfg)]
+        train = _train_tokens(cfg, tasks, gpus, measured)
         evaluate = 0.0
     else:
         spec = get_task(cfg.target)

@@ -10,8 +10,9 @@ import dataclasses
 import os
 from pathlib import Path
 
+from xstilts import corpora, stages
 from xstilts.approaches import get_approach
-from xstilts.config import RunConfig, to_dict, to_yaml
+from xstilts.config import RunConfig, effective_learning_rate, resolve_batch, to_dict, to_yaml
 from xstilts.data.features import cache_root, featurize_cached, load_examples
 from xstilts.engine.distributed import Dist, init_distributed
 from xstilts.engine.trainer import PhaseData, build_engine, train, write_json_atomic
@@ -21,7 +22,7 @@ from xstilts.evaluation.metrics import summarise
 from xstilts.evaluation.zero_shot import EvalSet, evaluate_set
 from xstilts.models.encoder import load_tokenizer, resolve_model_path
 from xstilts.reporting.tensorboard import Board
-from xstilts.tasks.base import TaskSpec, get_task, split_task_names
+from xstilts.tasks.base import TaskSpec, get_task
 from xstilts.tasks.languages import check_languages
 
 
@@ -31,16 +32,21 @@ from xstilts.tasks.languages import check_languages
 
 
 def intermediate_name(cfg: RunConfig) -> str:
-    """The `<intermediate>` folder name: '+'-joined task names plus the approach's suffix
-    (translated: `-tr.<langs>`, e.g. squad-tr.es); 'none' for approach none."""
+    """The intermediate's name in results.json and reports: the stages (`mnli+qqp-then-squad_v2`,
+    see `xstilts.stages`) plus the approach's suffix (translated: `-tr.<langs>`, e.g.
+    squad-tr.es); 'none' for approach none."""
     approach = get_approach(cfg.approach)
-    if not approach.has_intermediate:
-        return "none"
-    return "+".join(split_task_names(cfg.intermediate)) + approach.suffix(cfg)
+    return stages.folder_name(cfg) + approach.suffix(cfg) if approach.has_intermediate else "none"
+
+
+def variant_suffix(cfg: RunConfig) -> str:
+    """'@<label>.<label>' of the grid axes' values (in axis order), or '' outside a variant."""
+    return "@" + ".".join(cfg.variant.values()) if cfg.variant else ""
 
 
 def intermediate_dir(cfg: RunConfig) -> Path:
-    return Path(cfg.output_root) / cfg.experiment / cfg.approach / intermediate_name(cfg)
+    """runs/<experiment>/<approach>/<intermediate name><variant suffix>."""
+    return Path(cfg.output_root) / cfg.experiment / cfg.approach / (intermediate_name(cfg) + variant_suffix(cfg))
 
 
 def target_dir(cfg: RunConfig) -> Path:
@@ -140,13 +146,22 @@ def run_intermediate(cfg: RunConfig) -> Path:
             print(f"approach {cfg.approach}: no intermediate phase; the target phase starts from "
                   f"{cfg.model.name_or_path}", flush=True)
         return run_dir
+    if (run_dir / "DONE").exists():
+        _start(cfg, run_dir, dist, "intermediate")  # says that it is skipped
+        return run_dir
+    start = cfg.model.name_or_path
+    previous = stages.previous_stage(cfg)
+    if previous is not None:  # a chain: the earlier stages first (skipped when already DONE)
+        start = str(run_intermediate(previous) / "encoder")
     if not _start(cfg, run_dir, dist, "intermediate"):
         return run_dir
-    model_path = resolve_model_path(cfg.model.name_or_path) if dist.is_main else None
-    model_path = dist.broadcast_object(model_path)
+    model_path = dist.broadcast_object(resolve_model_path(start) if dist.is_main else None)
     tokenizer = load_tokenizer(model_path, cfg.model.revision, cfg.model.trust_remote_code)
-    specs = {name: configured_task(cfg, name, dist) for name in split_task_names(cfg.intermediate)}
+    entries = stages.last_stage(cfg)
+    domain = corpora.corpora_of(cfg)
+    specs = {name: configured_task(cfg, name, dist) for name in entries if name not in domain}
     prepared = approach.build(cfg, specs, tokenizer, dist)
+    prepared = corpora.add_corpora(cfg, [domain[n] for n in entries if n in domain], prepared, tokenizer, dist)
     _save_config(cfg, run_dir, dist)
     board = Board(run_dir / "tb" if dist.is_main else None)
     for tag, value in prepared.scalars.items():  # data statistics (e.g. MLM tokens per language)
@@ -246,20 +261,32 @@ def zero_shot(cfg: RunConfig, spec: TaskSpec, languages, engine, tokenizer, dist
                 board.scalar(f"eval/{spec.name}/{lang}/{metric}", value, 0)
             print(f"{spec.name} {lang}: " + ", ".join(f"{k}={v:.2f}" for k, v in result.metrics.items()),
                   flush=True)
-    results = _results(cfg, spec, per_lang)
+    results = _results(cfg, spec, per_lang, dist)
     if dist.is_main:
         _write_results(results, run_dir, board)
     dist.barrier()
     return results
 
 
-def _results(cfg: RunConfig, spec: TaskSpec, per_lang: dict) -> dict:
-    """The results.json record: per-language metrics, their mean, and the XTREME task score."""
+def _results(cfg: RunConfig, spec: TaskSpec, per_lang: dict, dist: Dist) -> dict:
+    """The results.json record: per-language metrics, their mean and the XTREME task score, plus
+    what the research axes compare on (grid variant, domain corpora, batch size and learning rate)."""
     average, score = summarise(spec.xtreme_id, per_lang)
-    return {
+    results = {
         "task": spec.name, "approach": cfg.approach, "intermediate": intermediate_name(cfg),
-        "seed": cfg.seed, "metrics": per_lang, "average": average, "score": score,
+        "variant": dict(cfg.variant), "seed": cfg.seed, "metrics": per_lang, "average": average,
+        "score": score,
     }
+    if get_approach(cfg.approach).has_intermediate:
+        used = {n for stage in stages.stages(cfg) for n in stage}
+        results["corpora"] = [{"name": c.name, "domain": c.domain, "use": c.use, "share": c.share}
+                              for c in corpora.corpora_of(cfg).values() if c.name in used]
+    if spec.family != "retrieval":
+        total, _, _ = resolve_batch(cfg.train, dist.world_size)
+        results["training"] = {"train_batch_size": total,
+                               "learning_rate": effective_learning_rate(cfg.train, total),
+                               "lr_scaling": cfg.train.lr_scaling}
+    return results
 
 
 def _write_results(results: dict, run_dir: Path, board: Board) -> None:
@@ -291,7 +318,7 @@ def retrieval(cfg: RunConfig, spec: TaskSpec, languages, model_path: str, dist: 
         for lang, metrics in per_lang.items():
             for metric, value in metrics.items():
                 board.scalar(f"eval/{spec.name}/{lang}/{metric}", value, 0)
-        results = _results(cfg, spec, per_lang)
+        results = _results(cfg, spec, per_lang, dist)
         _write_results(results, run_dir, board)
         board.hparams(_hparams(cfg), {"hparam/score": results["score"]})
         board.close()

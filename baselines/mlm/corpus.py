@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import zlib
 from collections import defaultdict
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -87,44 +87,56 @@ def read_local(path: str | Path, language: str, max_chars: int) -> list[TextExam
     return texts
 
 
-def stream_wikipedia(
-    language: str, max_chars: int, seed: int = 0, dump: str = DEFAULT_DUMP
-) -> list[TextExample]:
-    """Articles of one Wikipedia from the Hub (streamed, nothing downloaded in full).
+@dataclass(frozen=True)
+class HubText:
+    """Text in a Hub dataset: `load_dataset(path, config.format(lang=...), split=split)[text_field]`.
 
-    The stream is shuffled (`seed`: shard order and a buffer of SHUFFLE_BUFFER articles) so
-    the sample is not just the oldest articles of the first shard. Ids are `<lang>-<id>`.
+    `config` may hold `{lang}` (one config per language, as Wikipedia's `<dump>.<lang>`); rows
+    without an `id` field are named by their position in the (shuffled) stream.
+    """
+
+    path: str
+    config: str | None
+    split: str = "train"
+    text_field: str = "text"
+
+
+WIKIPEDIA = HubText(HUB_ID, DEFAULT_DUMP + ".{lang}")
+
+
+def stream_hub(hub: HubText, language: str, max_chars: int, seed: int = 0) -> list[TextExample]:
+    """Texts of one language from a Hub dataset (streamed, nothing downloaded in full).
+
+    The stream is shuffled (`seed`: shard order and a buffer of SHUFFLE_BUFFER rows) so the
+    sample is not just the first rows of the first shard. Ids are `<lang>-<id>`.
     """
     import datasets
 
-    config = f"{dump}.{language}"
+    config = hub.config.format(lang=language) if hub.config else None
+    name = f"{hub.path}[{config}]/{hub.split}"
     texts: list[TextExample] = []
     chars = empty = 0
     row = -1
     try:
-        stream = datasets.load_dataset(HUB_ID, config, split="train", streaming=True)
+        stream = datasets.load_dataset(hub.path, config, split=hub.split, streaming=True)
         for row, record in enumerate(stream.shuffle(seed=seed, buffer_size=SHUFFLE_BUFFER)):
-            where = f"{HUB_ID}[{config}]/train row {row}"
-            text = field(record, "text", where, allow_empty=True).strip()
+            where = f"{name} row {row}"
+            text = field(record, hub.text_field, where, allow_empty=True).strip()
             if not text:
                 empty += 1
                 continue
-            texts.append(TextExample(f"{language}-{field(record, 'id', where)}", text, language))
+            texts.append(TextExample(f"{language}-{record.get('id', row)}", text, language))
             chars += len(text)
             if chars >= max_chars:
                 break
     except DataError:
         raise
     except Exception as err:  # the Hub's errors do not say which language asked
-        raise DataError(
-            f"could not stream Hub dataset {HUB_ID!r} config {config!r} (after row {row}): {err}"
-        ) from err
+        raise DataError(f"could not stream Hub dataset {name} (after row {row}): {err}") from err
     if not texts:
-        raise DataError(f"Hub dataset {HUB_ID!r} config {config!r} has no text")
-    logger.info(
-        "mlm %s: %d articles, %d characters from %s[%s] (%d empty articles skipped)",
-        language, len(texts), chars, HUB_ID, config, empty,
-    )
+        raise DataError(f"Hub dataset {name} has no text in field {hub.text_field!r}")
+    logger.info("mlm %s: %d texts, %d characters from %s (%d empty rows skipped)",
+                language, len(texts), chars, name, empty)
     return texts
 
 
@@ -134,12 +146,12 @@ def load_corpus(
     data_dir: str | Path | None = None,
     max_chars_per_language: int = DEFAULT_CHARS_PER_LANGUAGE,
     seed: int = 0,
-    dump: str = DEFAULT_DUMP,
+    hub: HubText = WIKIPEDIA,
 ) -> list[TextExample]:
     """Texts of every language, up to `max_chars_per_language` characters each.
 
-    source "hub": `wikimedia/wikipedia`, config `<dump>.<lang>` (seed shuffles the stream).
-    source "local": `<data_dir>/<lang>.txt`, read in file order.
+    source "hub": the `hub` dataset (default Wikipedia, config `<dump>.<lang>`; seed shuffles
+    the stream). source "local": `<data_dir>/<lang>.txt`, read in file order.
     """
     if source not in SOURCES:
         raise ConfigError(f"mlm corpus source {source!r} is not one of {', '.join(SOURCES)}")
@@ -154,7 +166,7 @@ def load_corpus(
         if source == "local":
             texts += read_local(Path(data_dir) / f"{lang}.txt", lang, max_chars_per_language)
         else:
-            texts += stream_wikipedia(lang, max_chars_per_language, seed, dump)
+            texts += stream_hub(hub, lang, max_chars_per_language, seed)
     return texts
 
 
@@ -229,9 +241,9 @@ def is_heldout(text_id: str, percent: float) -> bool:
 
 @lru_cache(maxsize=2)
 def _cached_corpus(languages: tuple[str, ...], source: str, data_dir: str | None,
-                   max_chars: int, seed: int, dump: str) -> tuple[TextExample, ...]:
+                   max_chars: int, seed: int, hub: HubText) -> tuple[TextExample, ...]:
     # Train and validation of one run read the same corpus: stream it once per process.
-    return tuple(load_corpus(languages, source, data_dir, max_chars, seed, dump))
+    return tuple(load_corpus(languages, source, data_dir, max_chars, seed, hub))
 
 
 def load_mlm(spec: TaskSpec, req: LoadRequest) -> list[TextExample]:
@@ -248,7 +260,7 @@ def load_mlm(spec: TaskSpec, req: LoadRequest) -> list[TextExample]:
     source = "local" if req.data_dir else "hub"
     corpus = _cached_corpus(
         languages, source, req.data_dir, int(extra["max_chars_per_language"]),
-        int(extra["corpus_seed"]), str(extra["dump"]),
+        int(extra["corpus_seed"]), extra["hub"],
     )
     percent = float(extra["validation_percent"])
     if req.split == "validation":
@@ -274,25 +286,31 @@ def mlm_task(
     dump: str = DEFAULT_DUMP,
     validation_percent: float = VALIDATION_PERCENT,
     corpus_seed: int = 0,
+    hub: HubText | None = None,
+    description: str | None = None,
 ) -> TaskSpec:
-    """A TaskSpec for continued multilingual MLM over `languages` (unregistered; see `MLM`)."""
+    """A TaskSpec for continued multilingual MLM over `languages` (unregistered; see `MLM`).
+
+    The Hub text is Wikipedia's `dump` unless `hub` names another dataset (domain corpora).
+    """
+    hub = hub or HubText(HUB_ID, dump + ".{lang}")
     language_probabilities({lang: 1 for lang in languages}, alpha)  # checks alpha and the list
     return TaskSpec(
         name=name,
         family="mlm",
-        description=(
+        description=description or (
             f"Continued multilingual masked language modelling (the paper's baseline i) on "
             f"{len(languages)} languages, sampled with alpha={alpha}"
         ),
         metric="mlm_accuracy",
         loader=load_mlm,
         languages=tuple(languages),
-        hub=f"{HUB_ID} ({dump}.<lang>)",
+        hub=f"{hub.path} ({hub.config})",
         local_layout="<data_dir>/mlm/<lang>.txt: UTF-8, one document or paragraph per line",
         extra={
             "alpha": alpha,
             "max_chars_per_language": max_chars_per_language,
-            "dump": dump,
+            "hub": hub,
             "validation_percent": validation_percent,
             "corpus_seed": corpus_seed,
         },

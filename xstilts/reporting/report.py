@@ -25,13 +25,17 @@ TASK_ORDER = ("xnli", "pawsx", "udpos", "panx", "xquad", "mlqa", "tydiqa", "bucc
 class Row:
     approach: str
     intermediate: str
+    variant: dict[str, str] = field(default_factory=dict)  # grid axis -> value label
     scores: dict[str, list[float]] = field(default_factory=dict)  # target -> score per seed
     seeds: dict[str, list[int]] = field(default_factory=dict)  # target -> the seeds of `scores`
     per_language: dict[str, dict[str, list[float]]] = field(default_factory=dict)  # target -> lang -> scores
+    params: int | None = None  # encoder parameters (results.json `params`, heads left out)
+    corpora: list[dict] = field(default_factory=list)  # domain corpora of the intermediate mix
 
     @property
     def name(self) -> str:
-        return self.approach if self.approach == "none" else f"{self.approach}/{self.intermediate}"
+        base = self.approach if self.approach == "none" else f"{self.approach}/{self.intermediate}"
+        return base + ("@" + ".".join(self.variant.values()) if self.variant else "")
 
 
 def collect(experiment_dir: str | Path) -> list[Row]:
@@ -50,7 +54,13 @@ def collect(experiment_dir: str | Path) -> list[Row]:
             result = json.loads(path.read_text(encoding="utf-8"))
         except json.JSONDecodeError as err:
             raise DataError(f"{path}: not valid JSON ({err})") from err
-        row = rows.setdefault((result["approach"], result["intermediate"]), Row(result["approach"], result["intermediate"]))
+        variant = dict(result.get("variant") or {})
+        key = (result["approach"], result["intermediate"], tuple(variant.items()))
+        row = rows.setdefault(key, Row(result["approach"], result["intermediate"], variant))
+        if result.get("params"):
+            params = result["params"]
+            row.params = int(params.get("total", 0)) - int(params.get("heads", 0))
+        row.corpora = result.get("corpora") or row.corpora
         task = result["task"]
         row.scores.setdefault(task, []).append(result["score"])
         row.seeds.setdefault(task, []).append(result["seed"])
@@ -59,7 +69,9 @@ def collect(experiment_dir: str | Path) -> list[Row]:
             row.per_language.setdefault(task, {}).setdefault(lang, []).append(task_score(metric, metrics))
     if not rows:
         raise ConfigError(f"{root} has no finished target runs (results.json with DONE)")
-    return sorted(rows.values(), key=lambda r: (r.approach != "none", r.approach, r.intermediate))
+    axes = list(dict.fromkeys(axis for r in rows.values() for axis in r.variant))
+    return sorted(rows.values(), key=lambda r: (
+        tuple(r.variant.get(a, "") for a in axes), r.approach != "none", r.approach, r.intermediate))
 
 
 def _mean_std(values: list[float]) -> tuple[float, float]:
@@ -70,9 +82,10 @@ def build_table(rows: list[Row]) -> dict:
     """The report as data: columns, and per row the mean/std/delta of each target and the average."""
     targets = [t for t in TASK_ORDER if any(t in r.scores for r in rows)]
     targets += sorted({t for r in rows for t in r.scores} - set(targets))
-    baseline = next((r for r in rows if r.approach == "none"), None)
     table = {"columns": targets + ["average"], "rows": []}
     for row in rows:
+        # The baseline of a row is the `none` row of the same grid variant (same encoder, batch...).
+        baseline = next((r for r in rows if r.approach == "none" and r.variant == row.variant), None)
         cells = {}
         for t in targets:
             if t in row.scores:
@@ -85,17 +98,168 @@ def build_table(rows: list[Row]) -> dict:
         if complete:
             mean = statistics.fmean(cells[t]["mean"] for t in targets)
             delta = None
-            base_cells = next((r for r in table["rows"] if r["name"] == "none"), None)
+            base_cells = next((r for r in table["rows"] if baseline is not None and r["name"] == baseline.name), None)
             if base_cells is not None and row is not baseline and base_cells["cells"].get("average"):
                 delta = mean - base_cells["cells"]["average"]["mean"]
             cells["average"] = {"mean": mean, "std": 0.0, "seeds": None, "delta": delta}
         table["rows"].append({"name": row.name, "approach": row.approach, "intermediate": row.intermediate,
+                              "variant": row.variant, "params": row.params, "corpora": row.corpora,
                               "cells": cells})
+    table["comparisons"] = comparisons(table)
     table["per_language"] = {
         t: {row.name: {lang: statistics.fmean(v) for lang, v in row.per_language.get(t, {}).items()} for row in rows}
         for t in targets
     }
     return table
+
+
+# ---------------------------------------------------------------------------------------------
+# The research axes' comparisons: the questions the grid's extra dimensions exist for.
+# ---------------------------------------------------------------------------------------------
+
+CHAIN_FOLDER = "-then-"  # xstilts.stages.FOLDER_CHAIN (not imported: reports need no torch)
+
+
+def _mean(row: dict, column: str) -> float | None:
+    cell = row["cells"].get(column)
+    return None if cell is None else cell["mean"]
+
+
+def _delta(row: dict, column: str) -> float | None:
+    cell = row["cells"].get(column)
+    return None if cell is None else cell["delta"]
+
+
+def _entries(intermediate: str) -> tuple[str, list[list[str]]]:
+    """'mnli-then-squad-tr.es' -> ('-tr.es', [['mnli'], ['squad']]): approach suffix, stages."""
+    suffix = ""
+    if "-tr." in intermediate:
+        intermediate, _, langs = intermediate.partition("-tr.")
+        suffix = "-tr." + langs
+    return suffix, [stage.split("+") for stage in intermediate.split(CHAIN_FOLDER)]
+
+
+def axis_tables(table: dict) -> list[dict]:
+    """Per grid axis with several values: each row's XTREME average (and change against `none`
+    of the same variant) side by side across the axis's values, the other axes held fixed.
+    Encoder parameters head the columns when the axis changes them (gain against size)."""
+    rows = table["rows"]
+    axes = list(dict.fromkeys(a for r in rows for a in r["variant"]))
+    out = []
+    for axis in axes:
+        labels = list(dict.fromkeys(r["variant"][axis] for r in rows if axis in r["variant"]))
+        if len(labels) < 2:
+            continue
+        params = {}
+        for label in labels:
+            sizes = {r["params"] for r in rows if r["variant"].get(axis) == label and r["params"]}
+            params[label] = sizes.pop() if len(sizes) == 1 else None
+        groups: dict[str, dict[str, dict]] = {}
+        for r in rows:
+            others = ".".join(v for a, v in r["variant"].items() if a != axis)
+            base = r["approach"] if r["approach"] == "none" else f"{r['approach']}/{r['intermediate']}"
+            name = base + (f"@{others}" if others else "")
+            groups.setdefault(name, {})[r["variant"].get(axis)] = {
+                "average": _mean(r, "average"), "delta": _delta(r, "average")}
+        out.append({"axis": axis, "values": labels, "params": params, "rows": groups})
+    return out
+
+
+def sequential_vs_multitask(table: dict) -> list[dict]:
+    """Each chained intermediate (a>b) beside the multi-task run of the same tasks (a+b), same
+    approach and variant: per target, chain minus multi-task."""
+    rows = table["rows"]
+    out = []
+    for chain in rows:
+        suffix, stages = _entries(chain["intermediate"])
+        if len(stages) < 2:
+            continue
+        wanted = sorted(n for stage in stages for n in stage)
+        for multi in rows:
+            m_suffix, m_stages = _entries(multi["intermediate"])
+            if (multi["approach"], multi["variant"], m_suffix) != (chain["approach"], chain["variant"], suffix) \
+                    or len(m_stages) != 1 or sorted(m_stages[0]) != wanted:
+                continue
+            diff = {c: _mean(chain, c) - _mean(multi, c) for c in table["columns"]
+                    if _mean(chain, c) is not None and _mean(multi, c) is not None}
+            out.append({"sequential": chain["name"], "multitask": multi["name"], "difference": diff,
+                        "sequential_scores": {c: _mean(chain, c) for c in diff},
+                        "multitask_scores": {c: _mean(multi, c) for c in diff}})
+    return out
+
+
+def domain_effects(table: dict) -> list[dict]:
+    """Each row trained with domain corpora beside the same row without them (and `none`)."""
+    rows = table["rows"]
+    out = []
+    for row in rows:
+        names = {c["name"] for c in row.get("corpora") or []}
+        if not names:
+            continue
+        suffix, stages = _entries(row["intermediate"])
+        kept = ["+".join(n for n in stage if n not in names) for stage in stages]
+        without = CHAIN_FOLDER.join(k for k in kept if k) + suffix
+        other = next((r for r in rows if r["approach"] == row["approach"] and r["variant"] == row["variant"]
+                      and r["intermediate"] == without), None)
+        out.append({
+            "row": row["name"], "without": other["name"] if other else None,
+            "domains": sorted({c["domain"] for c in row["corpora"]}),
+            "average": _mean(row, "average"), "delta_vs_none": _delta(row, "average"),
+            "delta_vs_without": (_mean(row, "average") - _mean(other, "average"))
+            if other and _mean(row, "average") is not None and _mean(other, "average") is not None else None,
+        })
+    return out
+
+
+def comparisons(table: dict) -> dict:
+    """The research-axis comparisons of a report table (empty lists when a grid has no such axis)."""
+    return {"axes": axis_tables(table), "sequential_vs_multitask": sequential_vs_multitask(table),
+            "domain": domain_effects(table)}
+
+
+def _num(value: float | None, signed: bool = False) -> str:
+    if value is None:
+        return "–"
+    return f"{value:+.1f}" if signed else f"{value:.1f}"
+
+
+def _params(n: int | None) -> str:
+    if not n:
+        return ""
+    return f" ({n / 1e9:.2f}B)" if n >= 1e9 else f" ({n / 1e6:.0f}M)"
+
+
+def comparisons_markdown(comp: dict, columns: list[str]) -> list[str]:
+    lines: list[str] = []
+    for axis in comp["axes"]:
+        labels = axis["values"]
+        lines += ["", f"### By {axis['axis']}", "",
+                  "| row | " + " | ".join(f"{v}{_params(axis['params'].get(v))}" for v in labels) + " |",
+                  "|---|" + "---|" * len(labels)]
+        for name, by_label in axis["rows"].items():
+            cells = []
+            for v in labels:
+                c = by_label.get(v)
+                cells.append("–" if c is None or c["average"] is None else
+                             _num(c["average"]) + (f" ({_num(c['delta'], True)})" if c["delta"] is not None else ""))
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
+        lines += ["", f"Cells: the average over the targets for each value of `{axis['axis']}` (other axes fixed), "
+                  "and in parentheses the change against `none` of the same variant."]
+    if comp["sequential_vs_multitask"]:
+        lines += ["", "### Sequential vs multi-task intermediate training", "",
+                  "| sequential | multi-task | " + " | ".join(columns) + " |", "|---|---|" + "---|" * len(columns)]
+        for pair in comp["sequential_vs_multitask"]:
+            lines.append(f"| {pair['sequential']} | {pair['multitask']} | "
+                         + " | ".join(_num(pair["difference"].get(c), True) for c in columns) + " |")
+        lines += ["", "Cells: sequential minus multi-task score (positive: chaining the stages did better)."]
+    if comp["domain"]:
+        lines += ["", "### Domain corpora", "", "| row | domains | average | vs none | vs without the corpora |",
+                  "|---|---|---|---|---|"]
+        for d in comp["domain"]:
+            lines.append(f"| {d['row']} | {', '.join(d['domains'])} | {_num(d['average'])} | "
+                         f"{_num(d['delta_vs_none'], True)} | {_num(d['delta_vs_without'], True)}"
+                         + (f" (vs {d['without']})" if d["without"] else "") + " |")
+    return lines
 
 
 def _cell(c: dict | None) -> str:
@@ -117,6 +281,7 @@ def to_markdown(table: dict) -> str:
     lines.append("")
     lines.append("Cells: mean score over seeds (± standard deviation when several), and the change "
                  "against `none` in parentheses. Scores are XTREME's: accuracy or F1, QA (F1+EM)/2.")
+    lines += comparisons_markdown(table.get("comparisons") or comparisons(table), cols)
     for task, by_row in table["per_language"].items():
         langs = sorted({lang for scores in by_row.values() for lang in scores})
         lines += ["", f"### {task}", "", "| approach / intermediate | " + " | ".join(langs) + " |",
@@ -129,11 +294,14 @@ def to_markdown(table: dict) -> str:
 def to_csv(table: dict) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf)
-    writer.writerow(["approach", "intermediate", "target", "mean", "std", "seeds", "delta_vs_none"])
+    writer.writerow(["approach", "intermediate", "variant", "params", "target", "mean", "std", "seeds",
+                     "delta_vs_none"])
     for row in table["rows"]:
+        variant = ";".join(f"{a}={v}" for a, v in row["variant"].items())
         for col, c in row["cells"].items():
-            writer.writerow([row["approach"], row["intermediate"], col, f"{c['mean']:.4f}", f"{c['std']:.4f}",
-                             c["seeds"] or "", "" if c["delta"] is None else f"{c['delta']:.4f}"])
+            writer.writerow([row["approach"], row["intermediate"], variant, row["params"] or "", col,
+                             f"{c['mean']:.4f}", f"{c['std']:.4f}", c["seeds"] or "",
+                             "" if c["delta"] is None else f"{c['delta']:.4f}"])
     return buf.getvalue()
 
 

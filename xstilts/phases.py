@@ -163,6 +163,8 @@ def run_intermediate(cfg: RunConfig) -> Path:
     prepared = approach.build(cfg, specs, tokenizer, dist)
     prepared = corpora.add_corpora(cfg, [domain[n] for n in entries if n in domain], prepared, tokenizer, dist)
     _save_config(cfg, run_dir, dist)
+    if dist.is_main:  # provenance of a chain's stage: what it trained and what it started from
+        write_json_atomic(run_dir / "stage.json", {"stages": stages.stages(cfg), "starts_from": start})
     board = Board(run_dir / "tb" if dist.is_main else None)
     for tag, value in prepared.scalars.items():  # data statistics (e.g. MLM tokens per language)
         board.scalar(tag, value, 0)

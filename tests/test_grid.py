@@ -96,6 +96,14 @@ def test_shipped_grids_load(tmp_path, monkeypatch):
     # english and mlm: 10 sets, translated: 9 (no CCG), none: 1 row; 9 targets x 3 seeds each.
     assert len(targets) == (10 + 10 + 9 + 1) * 9 * 3
     assert sum(c.kind == "intermediate" for c in paper.cells) == 29
+    chains = load_grid(REPO / "configs" / "grids" / "chains.yaml", [f"output_root={tmp_path}"])
+    # mnli and squad_v2 are trained once each, though both chains start from one of them.
+    assert [c.name for c in chains.cells if c.kind == "intermediate"] == [
+        "english/mnli", "english/squad_v2", "english/mnli+squad_v2", "english/mnli-then-squad_v2",
+        "english/squad_v2-then-mnli"]
+    batch = load_grid(REPO / "configs" / "grids" / "batch.yaml", [f"output_root={tmp_path}"])
+    sizes = {c.cfg.variant["batch"]: c.cfg.train.train_batch_size for c in batch.cells}
+    assert sizes == {"b32": 32, "b128": 128, "b512": 512}
     # The demo's MLM corpus is made by `xstilts demo-data` (relative to the working folder).
     from xstilts.demo import prepare_demo_data
 

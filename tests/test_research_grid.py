@@ -194,3 +194,42 @@ def test_report_shows_each_axis_comparison(research_grid):
     markdown = (exp / "report" / "report.md").read_text()
     for heading in ("### By model", "### By batch", "### Sequential vs multi-task", "### Domain corpora"):
         assert heading in markdown
+
+
+# ---------------------------------------------------------------------------------------------
+# Domain task data, machine-translated (real Apertium where installed).
+# ---------------------------------------------------------------------------------------------
+
+
+def test_translated_domain_corpus_joins_the_mix_with_its_own_head(tmp_path, tiny_model_dir):
+    import shutil
+
+    import torch
+
+    from baselines.translate.apertium import installed_modes
+    from xstilts import corpora
+    from xstilts.approaches import build_english
+    from xstilts.config import load_config
+    from xstilts.engine.distributed import Dist
+    from xstilts.models.encoder import load_tokenizer
+    from xstilts.tasks.base import get_task
+
+    if shutil.which("apertium") is None or "eng-spa" not in installed_modes():
+        pytest.skip("needs Debian packages apertium and apertium-eng-spa")
+    domain = write_mnli_fixture(tmp_path / "med")  # stands in for domain NLI data in MNLI's layout
+    data = write_mnli_fixture(tmp_path / "data")
+    cfg = load_config([
+        f"data.data_dir={data}", f"data.cache_dir={tmp_path / 'cache'}", "data.max_train_examples=6",
+        "data.max_eval_examples=4", "intermediate=mnli+mednli", "approach_args.translate_backend=apertium",
+    ] + [f"data.corpora=[{{name: mednli, domain: medical, use: translated, task: mnli, source: {domain}, "
+         "languages: [es], keep_english: true, share: 0.25}]"])
+    dist = Dist(0, 0, 1, torch.device("cpu"))
+    tokenizer = load_tokenizer(str(tiny_model_dir))
+    specs = {"mnli": get_task("mnli")}
+    prepared = corpora.add_corpora(cfg, list(corpora.corpora_of(cfg).values()),
+                                   build_english(cfg, specs, tokenizer, dist), tokenizer, dist)
+    data_ = prepared.data
+    assert list(data_.specs) == ["mnli", "mednli"] and data_.specs["mednli"].labels == get_task("mnli").labels
+    assert data_.shares == {"mednli": 0.25} and list(data_.validation) == ["mnli"]
+    assert len(data_.train["mednli"]) == 12  # 6 English kept + 6 translated into Spanish
+    assert prepared.scalars["data/corpus/mednli/es/examples"] == 6.0

@@ -478,5 +478,14 @@ def test_zero3_mlm_approach_trains_the_tied_head(tok, mnli_fixture_dir, tmp_path
     heads = load_file(str(run / "encoder" / "heads.safetensors"))
     encoder = load_file(str(run / "encoder" / "model.safetensors"))
     trained = encoder["embeddings.word_embeddings.weight"]
-    assert torch.equal(heads["mlm.decoder.weight"], trained)  # gathered from one shared Parameter
+    # The tied decoder weight is the word embedding: saved once, with the encoder.
+    assert "mlm.decoder.weight" not in heads and "mlm.decoder.bias" in heads
+    from xstilts.models.encoder import load_encoder
+    from xstilts.models.multitask import MultiTaskModel, load_heads
+    from xstilts.tasks.base import get_task
+
+    reloaded = MultiTaskModel(load_encoder(str(run / "encoder")), {"mnli": get_task("mnli"), "mlm": get_task("mlm")})
+    load_heads(reloaded, run / "encoder")  # the tie is restored, nothing reported missing
+    assert reloaded.heads["mlm"].decoder.weight is reloaded.encoder.get_input_embeddings().weight
+    assert torch.equal(reloaded.heads["mlm"].decoder.bias, heads["mlm.decoder.bias"])
     assert not torch.equal(trained, reference.roberta.embeddings.word_embeddings.weight)

@@ -50,11 +50,19 @@ def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict]:
     ]
 
 
-def gathered_state_dict(module: nn.Module, is_rank0: bool) -> dict[str, torch.Tensor]:
+def tied_to_encoder(model: MultiTaskModel) -> set[str]:
+    """Head parameter names that are encoder Parameters themselves (the MLM decoder is the word
+    embedding): saved once, with the encoder, not again in heads.safetensors."""
+    shared = {id(p) for p in model.encoder.parameters()}
+    return {name for name, p in model.heads.named_parameters() if id(p) in shared}
+
+
+def gathered_state_dict(module: nn.Module, is_rank0: bool, skip: set[str] = frozenset()) -> dict[str, torch.Tensor]:
     """A full CPU state dict of `module` on rank 0, also under ZeRO-3 (parameters gathered).
 
     Every rank must call this (gathering is collective); ranks other than 0 get {}. Parameters
-    are gathered one at a time so peak memory stays one tensor above the shard.
+    are gathered one at a time so peak memory stays one tensor above the shard. Names in
+    `skip` are left out.
     """
     state: dict[str, torch.Tensor] = {}
     zero3 = any(hasattr(p, "ds_id") for p in module.parameters())
@@ -62,6 +70,8 @@ def gathered_state_dict(module: nn.Module, is_rank0: bool) -> dict[str, torch.Te
         import deepspeed
 
         for name, param in module.named_parameters():
+            if name in skip:
+                continue
             with deepspeed.zero.GatheredParameters([param], modifier_rank=None):
                 if is_rank0:
                     state[name] = param.detach().to("cpu", copy=True).contiguous()
@@ -70,7 +80,8 @@ def gathered_state_dict(module: nn.Module, is_rank0: bool) -> dict[str, torch.Te
                 state[name] = buf.detach().to("cpu", copy=True).contiguous()
         return state
     if is_rank0:
-        state = {k: v.detach().to("cpu", copy=True).contiguous() for k, v in module.state_dict().items()}
+        state = {k: v.detach().to("cpu", copy=True).contiguous() for k, v in module.state_dict().items()
+                 if k not in skip}
     return state
 
 
@@ -98,7 +109,7 @@ def export_model(model: MultiTaskModel, tokenizer, out_dir: str | Path, is_rank0
     Collective under ZeRO-3: call on every rank.
     """
     encoder_state = gathered_state_dict(model.encoder, is_rank0)
-    heads_state = gathered_state_dict(model.heads, is_rank0)
+    heads_state = gathered_state_dict(model.heads, is_rank0, skip=tied_to_encoder(model))
     if not is_rank0:
         return
     tmp, commit = _atomic_dir(Path(out_dir))
@@ -125,4 +136,8 @@ def load_heads(model: MultiTaskModel, model_dir: str | Path) -> None:
             raise ConfigError(f"{model_dir}: head {name!r} was trained with labels {info[name]['labels']}")
     state = load_file(str(model_dir / HEADS_WEIGHTS))
     wanted = {k: v for k, v in state.items() if k.split(".", 1)[0] in model.specs}
-    model.heads.load_state_dict(wanted, strict=True)
+    missing, unexpected = model.heads.load_state_dict(wanted, strict=False)
+    missing = set(missing) - tied_to_encoder(model)  # tied weights come with the encoder
+    if missing or unexpected:
+        raise ConfigError(f"{model_dir / HEADS_WEIGHTS}: missing head weights {sorted(missing)}, "
+                          f"unexpected {sorted(unexpected)}")

@@ -34,18 +34,23 @@ def owned_words(features) -> list[int]:
     return sorted(w for f in features for w in f["word_index"] if w >= 0)
 
 
-def test_only_first_sub_word_of_each_word_is_labelled(tokenizer):
-    ex = example("Zuccalmaglio played guitar in Gitarrenstraße .", "PROPN VERB NOUN ADP PROPN PUNCT")
+def test_one_sub_word_of_each_word_is_labelled_never_a_bare_boundary(tokenizer):
+    """The first sub-word carries the tag, unless it is a lone "▁" (then the next one does)."""
+    ex = example("Zuccalmaglio played guitar in Gitarrenstraße . 然而", "PROPN VERB NOUN ADP PROPN PUNCT X")
     (feature,) = FAMILY.featurize(SPEC, [ex], tokenizer, 128)
     enc = tokenizer(list(ex.tokens), is_split_into_words=True)
     word_ids = enc.word_ids()
+    pieces = tokenizer.convert_ids_to_tokens(enc["input_ids"])
     assert feature["input_ids"] == enc["input_ids"]
     pieces_per_word = [word_ids.count(w) for w in range(len(ex.tokens))]
     assert max(pieces_per_word) >= 3  # the fixture really has multi-sub-word words
-    expected, previous = [], None
-    for w in word_ids:
-        expected.append(TAGS.index(ex.tags[w]) if w is not None and w != previous else IGNORE_INDEX)
-        previous = w
+    bare = [w for i, w in enumerate(word_ids) if w is not None and pieces[i] == "▁" and word_ids[i + 1] == w]
+    assert bare  # and words whose first piece is a lone "▁"
+    expected, done = [], set()
+    for i, w in enumerate(word_ids):
+        take = w is not None and w not in done and not (pieces[i] == "▁" and word_ids[i + 1] == w)
+        expected.append(TAGS.index(ex.tags[w]) if take else IGNORE_INDEX)
+        done |= {w} if take else set()
     assert feature["labels"] == expected
     assert [w for w in feature["word_index"] if w >= 0] == list(range(len(ex.tokens)))
 

@@ -18,7 +18,7 @@ from typing import Any, Callable
 from xstilts.families import get_family
 from xstilts.tasks.base import LoadRequest, TaskSpec
 
-FEATURE_VERSION = 1  # bump when a featuriser changes what it writes
+FEATURE_VERSION = 2  # bump when a featuriser changes what it writes
 
 
 def cache_root(configured: str | None) -> Path:

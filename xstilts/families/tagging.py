@@ -1,8 +1,11 @@
 """Token tagging (UD-POS, PAN-X NER, CCG supertagging): one tag per word.
 
 Words are tokenised together (`is_split_into_words=True`) and each word's tag is learned and
-predicted at its first sub-word only (the other sub-words get label -100), as in XTREME and
-BERT's NER recipe.
+predicted at one sub-word only (the other sub-words get label -100), as in XTREME and BERT's
+NER recipe: the first one, except that a bare word-boundary piece is skipped. XLM-R's
+SentencePiece splits most CJK words into a lone "▁" followed by the characters (85% of Chinese
+UD words), so "the first sub-word" would be the same "▁" embedding for nearly every word, and
+the tag would have to be read from context alone; XTREME's `utils_tag.py` labels that "▁".
 
 Long sentences are never cut: a sentence whose sub-words do not fit in `max_length` is split
 into overlapping windows of whole words (stride about half a window). Each word is *owned* by
@@ -32,7 +35,7 @@ from xstilts.tasks.base import TaggingExample, TaskSpec
 
 logger = logging.getLogger(__name__)
 
-IGNORE_INDEX = -100  # label of non-first sub-words, special tokens, padding and unowned words
+IGNORE_INDEX = -100  # label of unlabelled sub-words, special tokens, padding and unowned words
 
 
 def label_index(spec: TaskSpec) -> dict[str, int]:
@@ -91,6 +94,20 @@ def word_pieces(examples: Sequence[TaggingExample], tokenizer) -> list[list[list
     return out
 
 
+def boundary_piece(tokenizer) -> int | None:
+    """The id of a lone word-boundary piece ("▁" in SentencePiece vocabularies), if there is one."""
+    piece = tokenizer.convert_tokens_to_ids("▁")
+    return None if piece is None or piece == tokenizer.unk_token_id else piece
+
+
+def label_position(pieces: Sequence[int], boundary: int | None) -> int:
+    """Which sub-word of a word carries its tag: the first that is not a bare boundary piece."""
+    for k, piece in enumerate(pieces):
+        if piece != boundary:
+            return k
+    return 0
+
+
 def windows(lengths: Sequence[int], budget: int) -> list[tuple[int, int]]:
     """Overlapping [start, end) word ranges whose sub-word counts fit in `budget`.
 
@@ -133,8 +150,8 @@ def featurize(
 ) -> list[dict[str, Any]]:
     """Features of `<s> pieces </s>` windows with per-position labels and word indices.
 
-    Each feature has `input_ids`, `labels` (tag index at the first sub-word of each word the
-    window owns, IGNORE_INDEX elsewhere), `word_index` (that word's position in the sentence
+    Each feature has `input_ids`, `labels` (tag index at the labelled sub-word of each word the
+    window owns, see `label_position`; IGNORE_INDEX elsewhere), `word_index` (that word's position in the sentence
     at the same places, -1 elsewhere), `example_index` and `length`.
     """
     budget = max_length - tokenizer.num_special_tokens_to_add(pair=False)
@@ -143,6 +160,7 @@ def featurize(
     # How many special tokens precede the words (1 for XLM-R's <s>): a marker id finds it.
     offset = tokenizer.build_inputs_with_special_tokens([-1]).index(-1)
     index = label_index(spec)
+    boundary = boundary_piece(tokenizer)
     for example in examples:
         if not example.tokens:
             raise DataError(f"{spec.name} example {example.id!r} has no tokens")
@@ -162,9 +180,11 @@ def featurize(
             word_index: list[int] = []
             for i in range(start, end):
                 mine = owner[i] == w
+                at = label_position(pieces[i], boundary)
                 ids.extend(pieces[i])
-                labels.extend([tags[i] if mine else IGNORE_INDEX] + [IGNORE_INDEX] * (len(pieces[i]) - 1))
-                word_index.extend([i if mine else -1] + [-1] * (len(pieces[i]) - 1))
+                for k in range(len(pieces[i])):
+                    labels.append(tags[i] if mine and k == at else IGNORE_INDEX)
+                    word_index.append(i if mine and k == at else -1)
             input_ids = tokenizer.build_inputs_with_special_tokens(ids)
             suffix = len(input_ids) - offset - len(ids)
             features.append({
@@ -177,7 +197,7 @@ def featurize(
     if clipped:
         logger.warning(
             "%s: %d word(s) had more than %d sub-words and keep only their first %d "
-            "(their tag is still predicted from their first sub-word)",
+            "(their tag is still predicted from one of those)",
             spec.name, clipped, budget, budget,
         )
     return features

@@ -286,8 +286,11 @@ def test_bucc_counts_duplicate_pairs_once():
 
 def test_registry_and_task_score():
     assert set(METRICS) == {
-        "accuracy", "squad", "squad_v2", "mlqa", "seqeval", "tagging_accuracy", "bucc", "tatoeba",
+        "accuracy", "squad", "squad_v2", "mlqa", "seqeval", "tagging_accuracy", "bucc", "tatoeba", "mlm_accuracy",
     }
+    from xstilts.tasks.base import all_tasks
+
+    assert {t.metric for t in all_tasks().values()} <= set(METRICS)  # every task's metric exists
     assert set(XTREME_TASK_METRICS.values()) <= set(METRICS)
     assert task_score("squad", {"f1": 80.0, "exact_match": 70.0}) == approx(75.0)
     assert task_score("mlqa", {"f1": 60.0, "exact_match": 40.0}) == approx(50.0)

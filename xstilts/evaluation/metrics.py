@@ -362,6 +362,31 @@ def bucc(predictions: Iterable | Mapping, golds: Iterable | Mapping, language=No
     return {"f1": 100.0 * f1, "precision": 100.0 * precision, "recall": 100.0 * recall}
 
 
+def mlm_accuracy(predictions: Mapping[str, dict], golds: Mapping[str, Any], language=None) -> dict:
+    """Masked-token accuracy (percent) over the texts in `golds`, from `decode`'s output.
+
+    A text without a prediction cannot be scored (its masks are unknown): it is reported in
+    a warning and left out.
+    """
+    if not golds:
+        raise DataError("mlm_accuracy: there are no texts to score")
+    missing = [k for k in golds if k not in predictions]
+    if missing:
+        logger.warning(
+            "mlm_accuracy: %d of %d texts have no prediction and are not scored (e.g. %r)",
+            len(missing), len(golds), missing[0],
+        )
+    correct = total = 0
+    for key in golds:
+        if key in predictions:
+            entry = predictions[key]
+            correct += sum(p == t for p, t in zip(entry["predicted"], entry["labels"]))
+            total += len(entry["labels"])
+    if total == 0:
+        raise DataError("mlm_accuracy: no masked tokens to score (texts too short, or too few)")
+    return {"accuracy": 100.0 * correct / total}
+
+
 # ---------------------------------------------------------------------------------------------
 # Registry, task scores and per-language summaries.
 # ---------------------------------------------------------------------------------------------
@@ -375,6 +400,7 @@ METRICS: dict[str, Metric] = {
     "tagging_accuracy": tagging_accuracy,
     "bucc": bucc,
     "tatoeba": tatoeba,
+    "mlm_accuracy": mlm_accuracy,
 }
 
 QA_METRICS = frozenset({"squad", "squad_v2", "mlqa"})
@@ -382,6 +408,7 @@ _SCORE_KEY = {
     "accuracy": "accuracy",
     "tagging_accuracy": "accuracy",
     "tatoeba": "accuracy",
+    "mlm_accuracy": "accuracy",
     "seqeval": "f1",
     "bucc": "f1",
 }

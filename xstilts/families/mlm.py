@@ -39,6 +39,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from xstilts.evaluation.metrics import mlm_accuracy  # noqa: F401  (the family's metric, re-exported)
+
 from xstilts.errors import ConfigError, DataError
 from xstilts.families import Family, HeadOutput, encoder_inputs, pad_2d
 from xstilts.tasks.base import TaskSpec, TextExample
@@ -340,31 +342,6 @@ def decode(spec: TaskSpec, examples, features, outputs: dict[str, np.ndarray]) -
 def gold(spec: TaskSpec, example: TextExample) -> None:
     """None: the masked tokens are the gold and come with `decode`'s predictions."""
     return None
-
-
-def mlm_accuracy(predictions: Mapping[str, dict], golds: Mapping[str, Any], language=None) -> dict:
-    """Masked-token accuracy (percent) over the texts in `golds`, from `decode`'s output.
-
-    A text without a prediction cannot be scored (its masks are unknown): it is reported in
-    a warning and left out.
-    """
-    if not golds:
-        raise DataError("mlm_accuracy: there are no texts to score")
-    missing = [k for k in golds if k not in predictions]
-    if missing:
-        logger.warning(
-            "mlm_accuracy: %d of %d texts have no prediction and are not scored (e.g. %r)",
-            len(missing), len(golds), missing[0],
-        )
-    correct = total = 0
-    for key in golds:
-        if key in predictions:
-            entry = predictions[key]
-            correct += sum(p == t for p, t in zip(entry["predicted"], entry["labels"]))
-            total += len(entry["labels"])
-    if total == 0:
-        raise DataError("mlm_accuracy: no masked tokens to score (texts too short, or too few)")
-    return {"accuracy": 100.0 * correct / total}
 
 
 FAMILY = Family("mlm", featurize, collate, make_head, decode, gold)

@@ -20,6 +20,7 @@ import yaml
 from xstilts import approaches
 from xstilts.errors import ConfigError
 from xstilts.tasks.base import nearest
+from xstilts.tasks.languages import get_benchmark
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -164,7 +165,20 @@ class RunConfig:
         "intermediate data) or none (no intermediate phase). See docs/approaches.md.",
     )
     intermediate: str = _f("mnli", "Intermediate task(s), '+'-joined for multi-task (mnli+squad_v2).")
-    target: str = _f("xnli", "Target XTREME task of the target phase.")
+    target: str = _f("xnli", "Target task of the target phase (a task of the chosen benchmark).")
+    benchmark: str = _f(
+        "xtreme",
+        "xtreme or xtreme_r: the benchmark whose per-task language lists give the default evaluation "
+        "languages and the languages a target's score averages over (XTREME-R adds xcopa, drops "
+        "pawsx and bucc2018, and extends udpos, panx, xquad and tatoeba).",
+    )
+    target_stages: list[str] | None = _f(
+        None,
+        "English tasks the target phase fine-tunes on first, one after another, before the target's "
+        "own training set (same family; the head carries over). Unset: the target's benchmark recipe "
+        "(xcopa: [socialiqa], as XTREME-R trains SIQA then COPA; others: none). [] trains on the "
+        "target's own data only.",
+    )
     seed: int = _f(1, "Random seed (data order, head initialisation, dropout).")
     model: ModelArgs = field(default_factory=ModelArgs)
     data: DataArgs = field(default_factory=DataArgs)
@@ -318,6 +332,7 @@ def _one_of(value: str, choices: tuple[str, ...], key: str) -> None:
 def validate(cfg: RunConfig) -> None:
     """Checks that need no data or model: names, ranges, choices."""
     approaches.get_approach(cfg.approach).check(cfg)
+    get_benchmark(cfg.benchmark)
     _one_of(cfg.train.precision, PRECISIONS, "train.precision")
     _one_of(cfg.train.sampler, SAMPLERS, "train.sampler")
     for key in ("micro_batch_size", "eval_every", "log_every", "max_checkpoints",

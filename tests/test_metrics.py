@@ -66,13 +66,13 @@ def test_xtreme_r_changed_sets():
     assert len(XTREME_R_LANGUAGES["udpos"]) == 38 and "wo" in XTREME_R_LANGUAGES["udpos"]
     assert len(XTREME_R_LANGUAGES["panx"]) == 48
     assert XTREME_R_LANGUAGES["xquad"][-1] == "ro" and "ro" not in XTREME_LANGUAGES["xquad"]
-    assert official_languages("xquad", "xtreme-r") == XTREME_R_LANGUAGES["xquad"]
+    assert official_languages("xquad", "xtreme_r") == XTREME_R_LANGUAGES["xquad"]
 
 
 def test_every_listed_language_has_its_file_code():
     for task, codes in (("tatoeba", TATOEBA_CODES), ("udpos", UD_LANGUAGE_NAMES), ("tydiqa", TYDIQA_LANGUAGE_NAMES)):
-        for version in (XTREME_LANGUAGES, XTREME_R_LANGUAGES):
-            assert set(version[task]) <= set(codes), task
+        for lists in (XTREME_LANGUAGES, XTREME_R_LANGUAGES):
+            assert set(lists[task]) <= set(codes), task
     assert file_code("tatoeba", "fa") == "pes"
     assert file_code("tatoeba", "zh") == "cmn"
     assert file_code("tatoeba", "sw") == "swh"
@@ -97,8 +97,8 @@ def test_check_languages_accepts_valid_and_names_nearest_for_unknown():
         check_languages("pawsx", ["de", "de"])
     with pytest.raises(ConfigError, match="did you mean 'xnli'"):
         check_languages("xnil", ["de"])
-    with pytest.raises(ConfigError, match="xtreme-r"):
-        check_languages("xquad", ["de"], version="xtreme-s")
+    with pytest.raises(ConfigError, match="xtreme_r"):
+        check_languages("xquad", ["de"], benchmark="xtreme-r")
 
 
 def test_tatoeba_and_ud_codes_match_the_shared_files():
@@ -312,7 +312,7 @@ def test_summarise_counts_only_official_languages_evaluated():
     average, score = summarise("xquad", per_lang)
     assert average == {"f1": approx(80.0), "exact_match": approx(65.0)}
     assert score == approx(72.5)
-    average, score = summarise("xquad", per_lang, version="xtreme-r")  # XTREME-R counts ro
+    average, score = summarise("xquad", per_lang, benchmark="xtreme_r")  # XTREME-R counts ro
     assert average["f1"] == approx(170 / 3) and score == approx((170 / 3 + 130 / 3) / 2)
 
 

@@ -83,9 +83,10 @@ def test_specs():
     assert qa.SQUAD_V2.train_size == 130_319 and qa.SQUAD_V2.metric == "squad_v2"
     assert qa.SQUAD_V2.extra["version_2_with_negative"] is True
     assert qa.SQUAD.metric == "squad" and not qa.SQUAD.extra.get("version_2_with_negative")
-    for spec, n, metric in ((qa.XQUAD, 11, "squad"), (qa.MLQA, 7, "mlqa"), (qa.TYDIQA, 9, "squad")):
+    for spec, n, metric in ((qa.XQUAD, 12, "squad"), (qa.MLQA, 7, "mlqa"), (qa.TYDIQA, 9, "squad")):
         assert spec.family == "span_qa" and spec.metric == metric and spec.xtreme_id == spec.name
-        assert spec.languages == official_languages(spec.name) and len(spec.languages) == n
+        assert spec.languages == official_languages(spec.name, "xtreme_r") and len(spec.languages) == n
+    assert qa.XQUAD.languages[-1] == "ro"  # XTREME-R's addition, evaluable under XTREME too
     assert qa.XQUAD.train_task == qa.MLQA.train_task == "squad" and qa.TYDIQA.train_task is None
 
 

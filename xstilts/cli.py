@@ -14,7 +14,7 @@ commands:
   intermediate   phase 2: train the encoder on English intermediate task(s)
   target         phase 3: fine-tune on a target task in English, evaluate zero-shot
   evaluate       re-score a finished target run zero-shot
-  score          score XTREME-format prediction files: score PRED_DIR GOLD_DIR [task ...]
+  score          score XTREME-format prediction files: score PRED_DIR GOLD_DIR [task ...] [benchmark=xtreme_r]
   grid           run an experiment grid: grid spec=configs/grids/X.yaml [plan=true] [key=value ...]
   plan           list a grid's cells with status and estimated compute: plan spec=FILE.yaml
   report         build the comparison report of an experiment: report runs/<experiment> [OUT_DIR]
@@ -78,11 +78,14 @@ def main(argv: list[str] | None = None) -> int:
         elif command == "score":
             from xstilts.evaluation.xtreme_format import score_files
 
-            if len(args) < 2:
-                raise ConfigError("score needs PRED_DIR GOLD_DIR [task ...]")
+            options = [a for a in args if a.startswith("benchmark=")]
+            paths = [a for a in args if a not in options]
+            if len(paths) < 2:
+                raise ConfigError("score needs PRED_DIR GOLD_DIR [task ...] [benchmark=xtreme|xtreme_r]")
+            benchmark = options[-1].split("=", 1)[1] if options else "xtreme"
             import json
 
-            print(json.dumps(score_files(args[0], args[1], args[2:] or None), indent=2))
+            print(json.dumps(score_files(paths[0], paths[1], paths[2:] or None, benchmark=benchmark), indent=2))
         elif command == "report":
             from xstilts.reporting.report import to_markdown, write_report
 

@@ -20,6 +20,7 @@ import yaml
 from xstilts import approaches
 from xstilts.errors import ConfigError
 from xstilts.tasks.base import nearest
+from xstilts.tasks.languages import get_benchmark
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -184,6 +185,19 @@ class RunConfig:
         "name data.corpora.",
     )
     target: str = _f("xnli", "Target XTREME task of the target phase.")
+    benchmark: str = _f(
+        "xtreme",
+        "xtreme or xtreme_r: the benchmark whose per-task language lists give the default evaluation "
+        "languages and the languages a target's score averages over (XTREME-R adds xcopa, drops "
+        "pawsx and bucc2018, and extends udpos, panx, xquad and tatoeba).",
+    )
+    target_stages: list[str] | None = _f(
+        None,
+        "English tasks the target phase fine-tunes on first, one after another, before the target's "
+        "own training set (same family; the head carries over). Unset: the target's benchmark recipe "
+        "(xcopa: [socialiqa], as XTREME-R trains SIQA then COPA; others: none). [] trains on the "
+        "target's own data only.",
+    )
     seed: int = _f(1, "Random seed (data order, head initialisation, dropout).")
     variant: dict[str, str] = _f(
         {},
@@ -350,6 +364,7 @@ def validate(cfg: RunConfig) -> None:
 
     corpora.corpora_of(cfg)  # before the approach's check, which reads the stages that name them
     approaches.get_approach(cfg.approach).check(cfg)
+    get_benchmark(cfg.benchmark)
     _one_of(cfg.train.precision, PRECISIONS, "train.precision")
     _one_of(cfg.train.sampler, SAMPLERS, "train.sampler")
     _one_of(cfg.train.lr_scaling, LR_SCALINGS, "train.lr_scaling")

@@ -238,8 +238,7 @@ def load_grid(spec_path: str | Path, overrides: list[str] = ()) -> Grid:
 
     Every cell's config, task and language is checked here, so a typo fails before any work.
     """
-    from xstilts.phases import intermediate_dir, target_dir
-    from xstilts.tasks.languages import check_languages
+    from xstilts.phases import intermediate_dir, target_dir, target_languages, target_stages
 
     path = Path(spec_path)
     if not path.is_file() and (REPO_ROOT / path).is_file():
@@ -324,9 +323,8 @@ def load_grid(spec_path: str | Path, overrides: list[str] = ()) -> Grid:
                             cfg = _cell_config(layers + [phase_layers["target"], t.overrides, variant_layer,
                                                          command_line], {**keys, "seed": seed})
                             task = get_task(t.task)
-                            if task.xtreme_id is None:
-                                raise ConfigError(f"target {t.task!r} is not an XTREME target task")
-                            check_languages(task.xtreme_id, cfg.eval.languages or task.languages)
+                            target_languages(cfg, task)
+                            target_stages(cfg, task)
                         except ConfigError as err:
                             raise ConfigError(f"{path}: target cell {approach}/{joined}{tag}/{t.task}/seed{seed}: "
                                               f"{err}") from None
@@ -465,9 +463,9 @@ def summary(outcomes: list[Outcome]) -> str:
 
 # Assumed mean tokens per example (XLM-R pieces), by family. Span QA and MLM fill their windows.
 MEAN_TOKENS = {"pair_classification": 64, "multiple_choice": 96, "tagging": 48, "retrieval": 40}
-# Approximate XTREME test examples per language (used for the evaluation cost).
+# Approximate XTREME / XTREME-R test examples per language (used for the evaluation cost).
 EVAL_PER_LANGUAGE = {"xnli": 5010, "pawsx": 2000, "udpos": 1500, "panx": 10000, "xquad": 1190,
-                     "mlqa": 6000, "tydiqa": 560, "bucc2018": 20000, "tatoeba": 1000}
+                     "mlqa": 6000, "tydiqa": 560, "bucc2018": 20000, "tatoeba": 1000, "xcopa": 500}
 # Transformer shapes (layers, hidden, feed-forward) of encoders whose config may not be local.
 KNOWN_SHAPES = {
     "FacebookAI/xlm-roberta-large": (24, 1024, 4096), "xlm-roberta-large": (24, 1024, 4096),
@@ -567,11 +565,16 @@ def cell_compute(cell: Cell, gpus: int = 1) -> dict[str, Any]:
         train = _train_tokens(cfg, tasks, gpus, measured)
         evaluate = 0.0
     else:
+        from xstilts.phases import target_languages, target_stages
+
         spec = get_task(cfg.target)
         source = get_task(spec.train_task) if spec.train_task else spec
-        train = 0.0 if spec.family == "retrieval" else _train_tokens(cfg, [source], gpus, measured)
+        train = 0.0
+        if spec.family != "retrieval":  # each training stage is a run of its own, then the target's
+            for task in [*target_stages(cfg, spec), source]:
+                train += _train_tokens(cfg, [task], gpus, measured)
         examples = 0
-        for lang in cfg.eval.languages or spec.languages:
+        for lang in target_languages(cfg, spec):
             count = local_count(spec, cfg.eval.split, lang, cfg)
             measured.append(count is not None)
             count = EVAL_PER_LANGUAGE.get(spec.name, 1000) if count is None else count

@@ -7,6 +7,7 @@ resumes from its checkpoints otherwise, and writes DONE last.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 from pathlib import Path
 
@@ -23,7 +24,7 @@ from xstilts.evaluation.zero_shot import EvalSet, evaluate_set
 from xstilts.models.encoder import load_tokenizer, resolve_model_path
 from xstilts.reporting.tensorboard import Board
 from xstilts.tasks.base import TaskSpec, get_task
-from xstilts.tasks.languages import check_languages
+from xstilts.tasks.languages import check_languages, evaluation_languages
 
 
 # ---------------------------------------------------------------------------------------------
@@ -120,6 +121,16 @@ def _train_features(cfg: RunConfig, spec: TaskSpec, source: TaskSpec, tokenizer,
     return _features(cfg, spec, examples, tokenizer, dist)
 
 
+def _phase_data(cfg: RunConfig, spec: TaskSpec, source: TaskSpec, tokenizer, dist: Dist) -> PhaseData:
+    """English training data of `source` under the head of `spec`, selected on `source`'s dev set
+    (MNLI dev for XNLI, as in XTREME)."""
+    return PhaseData(
+        specs={spec.name: spec},
+        train={spec.name: _train_features(cfg, spec, source, tokenizer, dist)},
+        validation={spec.name: _eval_set(cfg, spec, source, "validation", None, tokenizer, dist)},
+    )
+
+
 def _hparams(cfg: RunConfig) -> dict:
     flat = {}
     for section, values in to_dict(cfg).items():
@@ -188,14 +199,83 @@ def encoder_for_target(cfg: RunConfig) -> str:
     return str(inter / "encoder")
 
 
+def target_languages(cfg: RunConfig, spec: TaskSpec) -> tuple[str, ...]:
+    """The languages a target is evaluated in: `eval.languages`, else the benchmark's list."""
+    if spec.xtreme_id is None:
+        raise ConfigError(f"target: {spec.name!r} is not an XTREME target task (of XTREME or XTREME-R)")
+    langs = cfg.eval.languages or evaluation_languages(spec.xtreme_id, cfg.benchmark)
+    return check_languages(spec.xtreme_id, langs, cfg.benchmark)
+
+
+def target_stages(cfg: RunConfig, spec: TaskSpec, dist: Dist | None = None) -> list[TaskSpec]:
+    """The English tasks the target phase fine-tunes on before the target's own training set:
+    `target_stages` of the config, else the target's recipe (`TaskSpec.train_stages`).
+
+    A stage trains the target's own head (XTREME-R carries its SocialIQA head over to COPA),
+    so it must be of the target's family and, where the family has labels, share them.
+    With `dist`, specs are configured for the run (data-derived labels); without, as registered.
+    """
+    names = spec.train_stages if cfg.target_stages is None else cfg.target_stages
+    stages = []
+    for name in names:
+        stage = configured_task(cfg, name, dist) if dist is not None else get_task(name)
+        if stage.family != spec.family or stage.labels != spec.labels:
+            found = f"a {stage.family} task" + (f" with labels {list(stage.labels)}" if stage.labels else "")
+            raise ConfigError(
+                f"target_stages: {name!r} is {found}, but the stages of target {spec.name!r} train its "
+                f"{spec.family} head" + (f" with labels {list(spec.labels)}" if spec.labels else "")
+            )
+        stages.append(stage)
+    return stages
+
+
+def _check_benchmark(cfg: RunConfig, run_dir: Path) -> None:
+    """Refuse to reuse a run folder scored under another benchmark (its languages and average
+    differ, and a DONE cell would silently be skipped)."""
+    path = run_dir / "results.json"
+    if path.is_file():
+        recorded = json.loads(path.read_text(encoding="utf-8")).get("benchmark", "xtreme")
+        if recorded != cfg.benchmark:
+            raise ConfigError(
+                f"{run_dir} holds results for benchmark={recorded}, not {cfg.benchmark}: use another "
+                "experiment name (or output_root) for each benchmark"
+            )
+
+
+def _train_stages(cfg: RunConfig, spec: TaskSpec, stages: list[tuple[Path, PhaseData | None]],
+                  model_path: str, tokenizer, dist: Dist) -> tuple[str, str | None]:
+    """Fine-tune on each stage in turn, each from the previous one's export (head included).
+
+    A stage lives in `<run>/stages/<k>-<task>/` (checkpoints, tb, model, DONE), so an
+    interrupted stage resumes and a finished one is skipped. Returns the model folder the
+    target's own training starts from and the folder its head comes from (None: a new head).
+    """
+    heads_from = None
+    for stage_dir, data in stages:
+        if data is not None:
+            if dist.is_main:
+                print(f"target {spec.name}: training stage {stage_dir.name}", flush=True)
+                stage_dir.mkdir(parents=True, exist_ok=True)
+            dist.barrier()
+            board = Board(stage_dir / "tb" if dist.is_main else None)
+            train(cfg, dist, stage_dir, data, tokenizer, model_path, stage_dir / "model", board, heads_from)
+            board.close()
+            _done(stage_dir, dist)
+        model_path = heads_from = str(stage_dir / "model")
+    return model_path, heads_from
+
+
 def run_target(cfg: RunConfig) -> Path:
-    """Phase 3: fine-tune on the target task's English data, then evaluate zero-shot."""
+    """Phase 3: fine-tune on the target task's English data (after its stages, if any), then
+    evaluate zero-shot."""
     dist = init_distributed(cfg.train.collective_timeout_minutes)
     spec = configured_task(cfg, cfg.target, dist)
-    if spec.xtreme_id is None:
-        raise ConfigError(f"target={cfg.target!r} is not an XTREME target task")
-    languages = check_languages(spec.xtreme_id, cfg.eval.languages or spec.languages)
+    languages = target_languages(cfg, spec)
+    stages = target_stages(cfg, spec, dist)
+    if stages and spec.family == "retrieval":
+        raise ConfigError(f"target={spec.name!r} is evaluated without training: it takes no target_stages")
     run_dir = target_dir(cfg)
+    _check_benchmark(cfg, run_dir)
     if not _start(cfg, run_dir, dist, "target"):
         return run_dir
     start = encoder_for_target(cfg)
@@ -207,15 +287,17 @@ def run_target(cfg: RunConfig) -> Path:
         return run_dir
     tokenizer = load_tokenizer(model_path, cfg.model.revision, cfg.model.trust_remote_code)
     source = configured_task(cfg, spec.train_task, dist) if spec.train_task else spec
-    data = PhaseData(
-        specs={spec.name: spec},
-        train={spec.name: _train_features(cfg, spec, source, tokenizer, dist)},
-        # Model selection on English dev data of what was trained on (MNLI dev for XNLI, as in XTREME).
-        validation={spec.name: _eval_set(cfg, spec, source, "validation", None, tokenizer, dist)},
-    )
+    # Every stage's data loads before the run folder appears (bad data leaves nothing behind).
+    stage_data = []
+    for k, stage in enumerate(stages, 1):
+        stage_dir = run_dir / "stages" / f"{k}-{stage.name}"
+        done = (stage_dir / "DONE").exists()
+        stage_data.append((stage_dir, None if done else _phase_data(cfg, spec, stage, tokenizer, dist)))
+    data = _phase_data(cfg, spec, source, tokenizer, dist)
     _save_config(cfg, run_dir, dist)
+    model_path, heads_from = _train_stages(cfg, spec, stage_data, model_path, tokenizer, dist)
     board = Board(run_dir / "tb" if dist.is_main else None)
-    state, engine = train(cfg, dist, run_dir, data, tokenizer, model_path, run_dir / "model", board)
+    state, engine = train(cfg, dist, run_dir, data, tokenizer, model_path, run_dir / "model", board, heads_from)
     results = zero_shot(cfg, spec, languages, engine, tokenizer, dist, run_dir, board)
     board.hparams(_hparams(cfg), {"hparam/score": results["score"]})
     board.close()
@@ -227,8 +309,9 @@ def run_evaluate(cfg: RunConfig) -> Path:
     """Re-score a finished target run's `model/` zero-shot (e.g. on more languages)."""
     dist = init_distributed(cfg.train.collective_timeout_minutes)
     spec = configured_task(cfg, cfg.target, dist)
-    languages = check_languages(spec.xtreme_id, cfg.eval.languages or spec.languages)
+    languages = target_languages(cfg, spec)
     run_dir = target_dir(cfg)
+    _check_benchmark(cfg, run_dir)
     if spec.family == "retrieval":
         model_path = dist.broadcast_object(resolve_model_path(encoder_for_target(cfg)) if dist.is_main else None)
         retrieval(cfg, spec, languages, model_path, dist, run_dir)
@@ -271,12 +354,14 @@ def zero_shot(cfg: RunConfig, spec: TaskSpec, languages, engine, tokenizer, dist
 
 
 def _results(cfg: RunConfig, spec: TaskSpec, per_lang: dict, dist: Dist) -> dict:
-    """The results.json record: per-language metrics, their mean and the XTREME task score, plus
-    what the research axes compare on (grid variant, domain corpora, batch size and learning rate)."""
-    average, score = summarise(spec.xtreme_id, per_lang)
+    """The results.json record: per-language metrics, their mean and the task score, both over
+    the benchmark's languages for the task (`benchmark` names it), plus what the research axes
+    compare on (grid variant, domain corpora, batch size and learning rate)."""
+    average, score = summarise(spec.xtreme_id, per_lang, cfg.benchmark)
     results = {
         "task": spec.name, "approach": cfg.approach, "intermediate": intermediate_name(cfg),
-        "variant": dict(cfg.variant), "seed": cfg.seed, "metrics": per_lang, "average": average,
+        "variant": dict(cfg.variant), "seed": cfg.seed, "benchmark": cfg.benchmark, "metrics": per_lang,
+        "average": average,
         "score": score,
     }
     if get_approach(cfg.approach).has_intermediate:
@@ -314,7 +399,7 @@ def retrieval(cfg: RunConfig, spec: TaskSpec, languages, model_path: str, dist: 
         per_lang = evaluate_retrieval(
             spec.name, encoder, tokenizer, languages, data_dir, cfg.eval.retrieval_layer, run_dir,
             batch_size=cfg.eval.batch_size, max_length=cfg.model.max_seq_length,
-            max_examples=cfg.data.max_eval_examples,
+            max_examples=cfg.data.max_eval_examples, benchmark=cfg.benchmark,
         )
         board = Board(run_dir / "tb")
         for lang, metrics in per_lang.items():

@@ -214,9 +214,12 @@ def train(
     model_path: str,
     export_dir: Path,
     board: Board,
+    heads_from: str | Path | None = None,
 ) -> tuple[TrainState, Any]:
     """Train `data` on the encoder at `model_path`; export the best weights to `export_dir`.
 
+    heads_from: a model folder written by xstilts whose heads (same task names) start the
+    training instead of new ones (a target's earlier training stage).
     Returns the final state and the engine, which holds the best weights (for evaluation).
     """
     tasks = list(data.train)
@@ -224,7 +227,7 @@ def train(
     sizes = {t: len(f) for t, f in data.train.items()}
     total, _, accum = resolve_batch(cfg.train, dist.world_size)
     steps = planned_steps(sizes, total, cfg.train.num_epochs, cfg.train.max_steps, data.shares)
-    engine, ds_config = build_engine(cfg, dist, model_path, data.specs, steps)
+    engine, ds_config = build_engine(cfg, dist, model_path, data.specs, steps, heads_from=heads_from)
     check_tokenizer_matches(tokenizer, engine.module.encoder, cfg.model.name_or_path)
     if dist.is_main:
         write_json_atomic(run_dir / "ds_config.json", ds_config)

@@ -450,23 +450,24 @@ def task_score(metric_name: str, metrics: Mapping[str, float]) -> float:
 
 
 def summarise(
-    task: str, per_lang: Mapping[str, Mapping[str, float]], version: str = "xtreme"
+    task: str, per_lang: Mapping[str, Mapping[str, float]], benchmark: str = "xtreme"
 ) -> tuple[dict[str, float], float]:
-    """Per-metric mean and the task's XTREME score over the official languages evaluated.
+    """Per-metric mean and the task's score over the benchmark's languages that were evaluated.
 
     `task` is an XTREME id (xnli, pawsx, udpos, panx, xquad, mlqa, tydiqa, bucc2018, tatoeba;
-    XTREME-R adds xcopa). Languages not on the task's official list (e.g. Romanian XQuAD under
-    XTREME) may be in `per_lang` but are not averaged, as in XTREME's evaluate.py.
+    XTREME-R adds xcopa); `benchmark` names the list averaged over (`xtreme` or `xtreme_r`).
+    Languages not on that list (e.g. Romanian XQuAD under XTREME) may be in `per_lang` but are
+    not averaged, as in XTREME's evaluate.py.
     Returns (average, score): `average[m]` is the mean of metric m, and `score` is
     task_score(task's metric, average): accuracy, F1, or (F1 + EM) / 2 for QA.
     """
-    official = official_languages(task, version)
+    official = official_languages(task, benchmark)
     if task not in XTREME_TASK_METRICS:
-        raise ConfigError(f"{version} task {task!r} has no metric this toolkit computes")
+        raise ConfigError(f"{benchmark} task {task!r} has no metric this toolkit computes")
     counted = [lang for lang in official if lang in per_lang]
     if not counted:
         raise ConfigError(
-            f"none of the evaluated languages ({', '.join(per_lang) or 'none'}) is on {version}'s "
+            f"none of the evaluated languages ({', '.join(per_lang) or 'none'}) is on {benchmark}'s "
             f"list for {task!r}: {', '.join(official)}"
         )
     names = list(per_lang[counted[0]])
@@ -478,4 +479,3 @@ def summarise(
             )
     average = {m: sum(per_lang[lang][m] for lang in counted) / len(counted) for m in names}
     return average, task_score(XTREME_TASK_METRICS[task], average)
-

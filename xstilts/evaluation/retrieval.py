@@ -353,10 +353,11 @@ def evaluate_retrieval(
     k: int = 4,
     max_examples: int | None = None,
     write: bool = True,
+    benchmark: str = "xtreme",
 ) -> dict[str, dict[str, float]]:
     """Evaluate `encoder` on a retrieval task, per language, without any training.
 
-    task_name: "tatoeba" or "bucc2018"; languages: XTREME codes from the task's list;
+    task_name: "tatoeba" or "bucc2018"; languages: codes from the task's lists;
     data_dir: local files (see the task's local_layout; None = the Hub); layer: hidden-state
     index to pool (None = `default_layer`); out_dir: the run folder, which receives
     `predictions/<xtreme_id>/test-<lang>.tsv` in XTREME's format (Tatoeba: the retrieved
@@ -364,12 +365,13 @@ def evaluate_retrieval(
     known, in the same layout under `gold/`. k: neighbourhood of the BUCC margin.
     write: False on every rank but the main one when the encoder is sharded (ZeRO-3): all
     ranks must embed, one writes.
+    benchmark: the benchmark `languages` are checked against (`xtreme` or `xtreme_r`).
     Returns {lang: metrics} in percent: Tatoeba `accuracy`; BUCC `f1`, `precision`, `recall`.
     """
     spec = get_task(task_name)
     if spec.family != "retrieval":
         raise ConfigError(f"task {task_name!r} is a {spec.family} task, not a retrieval task")
-    check_languages(spec.xtreme_id, languages)
+    check_languages(spec.xtreme_id, languages, benchmark)
     if layer is None:
         layer = default_layer(_encoder_config(encoder).num_hidden_layers)
     run = _Run(encoder, tokenizer, layer, batch_size, max_length,

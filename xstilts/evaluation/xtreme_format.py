@@ -3,8 +3,10 @@
 Layout (the official submission, so XTREME's own `evaluate.py` scores our files too):
     <root>/<xtreme_id>/test-<lang>.tsv    classification, tagging, BUCC, Tatoeba
     <root>/<xtreme_id>/test-<lang>.json   QA (xquad, mlqa, tydiqa)
+    <root>/<xtreme_id>/test-<lang>.jsonl  multiple choice (XTREME-R's xcopa)
 Formats:
     classification  one label per line, in example order
+    multiple choice one JSON object per line, `{"label": <index of the chosen answer>}`
     tagging         one tag per token line, a blank line after every sentence
     bucc2018        one mined pair per line: `source_id<TAB>target_id`
     tatoeba         one line per source sentence: the index of the retrieved English line
@@ -26,6 +28,7 @@ from typing import Any, Iterable, Mapping, Sequence
 from xstilts.errors import ConfigError, DataError
 from xstilts.evaluation.metrics import XTREME_TASK_METRICS, get_metric, summarise
 from xstilts.tasks.base import nearest
+from xstilts.tasks.languages import get_benchmark
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +43,9 @@ TASK_FORMATS: dict[str, str] = {
     "tydiqa": "qa",
     "bucc2018": "bucc",
     "tatoeba": "tatoeba",
+    "xcopa": "multiple_choice",
 }
+_SUFFIXES = {"qa": ".json", "multiple_choice": ".jsonl"}
 
 
 def _format(xtreme_id: str) -> str:
@@ -53,11 +58,11 @@ def _format(xtreme_id: str) -> str:
 
 
 def _suffix(xtreme_id: str) -> str:
-    return ".json" if _format(xtreme_id) == "qa" else ".tsv"
+    return _SUFFIXES.get(_format(xtreme_id), ".tsv")
 
 
 def task_file(root: str | os.PathLike, xtreme_id: str, lang: str) -> Path:
-    """`<root>/<xtreme_id>/test-<lang>.json` for QA tasks, `.tsv` for the others."""
+    """`<root>/<xtreme_id>/test-<lang>.json` for QA, `.jsonl` for multiple choice, else `.tsv`."""
     return Path(root) / xtreme_id / f"test-{lang}{_suffix(xtreme_id)}"
 
 
@@ -104,10 +109,10 @@ def _lines(fmt: str, values: Mapping[str, Any], order: Sequence[str], path: Path
                 raise DataError(f"{path}: example {key!r} has {value!r}; expected a list of tags")
             out.extend(f"{_field(tag, f'{path}: example {key!r}')}\n" for tag in value)
             out.append("\n")
-        elif fmt == "tatoeba":
+        elif fmt in ("tatoeba", "multiple_choice"):
             if isinstance(value, bool) or not isinstance(value, int):
                 raise DataError(f"{path}: example {key!r} has index {value!r}; expected an int")
-            out.append(f"{value}\n")
+            out.append(f"{value}\n" if fmt == "tatoeba" else json.dumps({"label": value}) + "\n")
         else:
             out.append(f"{_field(value, f'{path}: example {key!r}')}\n")
     return "".join(out)
@@ -132,10 +137,11 @@ def write_predictions(
 ) -> Path:
     """Write one language's predictions in XTREME's layout; returns the file path.
 
-    predictions: id -> label (classification), tag list (tagging), English index (tatoeba)
-    or answer text (QA); for bucc2018 the mined (source id, target id) pairs.
-    order: the example ids in gold-file order; required for the line formats
-    (classification, tagging, tatoeba), where a missing prediction is an error because the
+    predictions: id -> label (classification), tag list (tagging), English index (tatoeba),
+    choice index (multiple choice) or answer text (QA); for bucc2018 the mined (source id,
+    target id) pairs.
+    order: the example ids in gold-file order; required for the line formats (classification,
+    tagging, tatoeba, multiple choice), where a missing prediction is an error because the
     file has no other way to tell which line is which. QA files may leave questions out
     (they score 0, as in XTREME).
     """
@@ -222,11 +228,25 @@ def _read_tags(path: Path) -> dict[str, list[str]]:
     return {str(i): s for i, s in enumerate(sentences)}
 
 
+def _read_choice(line: str, path: Path, number: int) -> int:
+    """The `label` of one multiple-choice line (`{"label": 1}`), as XTREME's read_xcopa reads it."""
+    try:
+        row = json.loads(line)
+    except json.JSONDecodeError:
+        raise DataError(f"{path}, line {number}: {line!r} is not a JSON object") from None
+    label = row.get("label") if isinstance(row, dict) else None
+    if isinstance(label, bool) or not isinstance(label, int):
+        raise DataError(f"{path}, line {number}: expected {{\"label\": <choice index>}}, got {line!r}")
+    return label
+
+
 def _read_lines(path: Path, fmt: str) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for number, line in enumerate(_file_lines(path), 1):
         value = line.strip()
-        if fmt == "tatoeba":
+        if fmt == "multiple_choice":
+            value = _read_choice(value, path, number)
+        elif fmt == "tatoeba":
             try:
                 value = int(value)
             except ValueError:
@@ -306,7 +326,7 @@ def score_file(
     """Score one prediction file against its gold file with the task's XTREME metric."""
     fmt = _format(xtreme_id)
     preds, golds = read_predictions(pred_file, xtreme_id), read_gold(gold_file, xtreme_id)
-    if fmt in ("classification", "tagging", "tatoeba") and len(preds) != len(golds):
+    if fmt in ("classification", "tagging", "tatoeba", "multiple_choice") and len(preds) != len(golds):
         unit = "sentences" if fmt == "tagging" else "lines"
         raise DataError(
             f"{pred_file} has {len(preds)} {unit} but {gold_file} has {len(golds)}: "
@@ -327,7 +347,7 @@ def score_files(
     gold_dir: str | os.PathLike,
     task_ids: Sequence[str] | None = None,
     languages: Sequence[str] | None = None,
-    version: str = "xtreme",
+    benchmark: str = "xtreme",
 ) -> dict[str, dict]:
     """Score prediction files against gold files as XTREME's evaluate.py does.
 
@@ -335,25 +355,29 @@ def score_files(
     folders are skipped with a warning, as evaluate.py skips them).
     languages: languages to score in each task (default: every `test-<lang>` file found in the
     prediction folder). Each prediction file needs its gold file.
+    benchmark: whose language lists the averages cover (`xtreme` or `xtreme_r`, evaluate.py's
+    `--xtreme_version xtreme` / `xtreme-r`).
     Returns {xtreme_id: {"metrics": {lang: {metric: value}}, "average": {metric: mean},
-    "score": task score}}, where average and score cover the languages on the task's official
-    list (evaluate.py's avg_<metric> and avg_metric; QA: mean of average EM and average F1).
+    "score": task score}}, where average and score cover the languages on the benchmark's
+    list for the task (evaluate.py's avg_<metric> and avg_metric; QA: mean of average EM and
+    average F1).
     """
     pred_dir, gold_dir = Path(pred_dir), Path(gold_dir)
+    bench = get_benchmark(benchmark)
     if task_ids is None:
         if not pred_dir.is_dir():
             raise DataError(f"prediction folder {pred_dir} does not exist")
         folders = sorted(p.name for p in pred_dir.iterdir() if p.is_dir())
-        task_ids = [name for name in folders if name in TASK_FORMATS]
-        skipped = [name for name in folders if name not in TASK_FORMATS]
+        task_ids = [name for name in folders if name in TASK_FORMATS and name in bench.tasks]
+        skipped = [name for name in folders if name not in task_ids]
         if skipped:
             logger.warning(
-                "%s: skipping folders that are not XTREME tasks: %s", pred_dir, ", ".join(skipped)
+                "%s: skipping folders that are not %s tasks: %s", pred_dir, bench.title, ", ".join(skipped)
             )
         if not task_ids:
             raise DataError(
-                f"prediction folder {pred_dir} has no XTREME task folders "
-                f"({', '.join(TASK_FORMATS)})"
+                f"prediction folder {pred_dir} has no {bench.title} task folders "
+                f"({', '.join(t for t in bench.tasks if t in TASK_FORMATS)})"
             )
     results = {}
     for task in task_ids:
@@ -371,6 +395,6 @@ def score_files(
                 if not path.is_file():
                     raise DataError(f"{path} does not exist (needed to score {task} {lang})")
             per_lang[lang] = score_file(pred_file, gold_file, task, lang)
-        average, score = summarise(task, per_lang, version)
+        average, score = summarise(task, per_lang, benchmark)
         results[task] = {"metrics": per_lang, "average": average, "score": score}
     return results

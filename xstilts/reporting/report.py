@@ -1,9 +1,10 @@
 """The comparison report of an experiment: approaches x target tasks, as in the paper's tables.
 
-Rows are (approach, intermediate); columns the target tasks and their XTREME average; a cell
-is the mean (and standard deviation over seeds) of `score` from the cells' results.json, and
-its change against the `none` row. Written as Markdown, CSV, JSON and a PNG heat map, and as
-TensorBoard runs under <experiment>/tb_compare/ (xstilts/reporting/tensorboard.py).
+Rows are (approach, intermediate); columns the target tasks, in the benchmark's task order,
+and their average (labelled after the benchmark the cells were scored under, e.g. "XTREME-R
+average"); a cell is the mean (and standard deviation over seeds) of `score` from the cells'
+results.json, and its change against the `none` row. Written as Markdown, CSV, JSON and a PNG
+heat map, and as TensorBoard runs under <experiment>/tb_compare/ (xstilts/reporting/tensorboard.py).
 """
 
 from __future__ import annotations
@@ -17,8 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from xstilts.errors import ConfigError, DataError
-
-TASK_ORDER = ("xnli", "pawsx", "udpos", "panx", "xquad", "mlqa", "tydiqa", "bucc2018", "tatoeba")
+from xstilts.tasks.languages import get_benchmark
 
 
 @dataclass
@@ -31,6 +31,7 @@ class Row:
     per_language: dict[str, dict[str, list[float]]] = field(default_factory=dict)  # target -> lang -> scores
     params: int | None = None  # encoder parameters (results.json `params`, heads left out)
     corpora: list[dict] = field(default_factory=list)  # domain corpora of the intermediate mix
+    benchmarks: set[str] = field(default_factory=set)  # the benchmarks its results were scored under
 
     @property
     def name(self) -> str:
@@ -38,8 +39,22 @@ class Row:
         return base + ("@" + ".".join(self.variant.values()) if self.variant else "")
 
 
+def benchmark_of(rows: list[Row]) -> str:
+    """The one benchmark every row's cells were scored under."""
+    names = {name for row in rows for name in row.benchmarks}
+    if len(names) > 1:
+        raise ConfigError(
+            f"the experiment mixes results of benchmarks {', '.join(sorted(names))}: their scores average "
+            "over different languages, so report each benchmark's runs from an experiment of its own"
+        )
+    return names.pop() if names else "xtreme"
+
+
 def collect(experiment_dir: str | Path) -> list[Row]:
-    """Every finished target cell (results.json next to DONE) under an experiment folder."""
+    """Every finished target cell (results.json next to DONE) under an experiment folder.
+
+    A results.json without `benchmark` (written before the field existed) counts as XTREME.
+    """
     from xstilts.evaluation.metrics import XTREME_TASK_METRICS, task_score
     from xstilts.tasks.base import get_task
 
@@ -62,6 +77,7 @@ def collect(experiment_dir: str | Path) -> list[Row]:
             row.params = int(params.get("total", 0)) - int(params.get("heads", 0))
         row.corpora = result.get("corpora") or row.corpora
         task = result["task"]
+        row.benchmarks.add(result.get("benchmark", "xtreme"))
         row.scores.setdefault(task, []).append(result["score"])
         row.seeds.setdefault(task, []).append(result["seed"])
         metric = XTREME_TASK_METRICS[get_task(task).xtreme_id]
@@ -79,10 +95,26 @@ def _mean_std(values: list[float]) -> tuple[float, float]:
 
 
 def build_table(rows: list[Row]) -> dict:
-    """The report as data: columns, and per row the mean/std/delta of each target and the average."""
-    targets = [t for t in TASK_ORDER if any(t in r.scores for r in rows)]
-    targets += sorted({t for r in rows for t in r.scores} - set(targets))
-    table = {"columns": targets + ["average"], "rows": []}
+    """The report as data: columns, and per row the mean/std/delta of each target and the average.
+
+    `benchmark` describes the average: its label, the targets it covers, and the benchmark's
+    tasks it leaves out (not run in this experiment, or not run by this toolkit).
+    """
+    from xstilts.tasks.base import get_task
+
+    bench = get_benchmark(benchmark_of(rows))
+    present = {t for r in rows for t in r.scores}
+    order = [t for task_id in bench.languages for t in sorted(present) if get_task(t).xtreme_id == task_id]
+    targets = order + sorted(present - set(order))
+    table = {
+        "columns": targets + ["average"],
+        "benchmark": {
+            "name": bench.name, "title": bench.title, "average_label": bench.average_label,
+            "averaged": targets,
+            "missing": [t for t in bench.languages if t not in {get_task(x).xtreme_id for x in targets}],
+        },
+        "rows": [],
+    }
     for row in rows:
         # The baseline of a row is the `none` row of the same grid variant (same encoder, batch...).
         baseline = next((r for r in rows if r.approach == "none" and r.variant == row.variant), None)
@@ -275,12 +307,19 @@ def _cell(c: dict | None) -> str:
 
 def to_markdown(table: dict) -> str:
     cols = table["columns"]
-    lines = ["| approach / intermediate | " + " | ".join(cols) + " |", "|---|" + "---|" * len(cols)]
+    bench = table["benchmark"]
+    header = [bench["average_label"] if c == "average" else c for c in cols]
+    lines = ["| approach / intermediate | " + " | ".join(header) + " |", "|---|" + "---|" * len(cols)]
     for row in table["rows"]:
         lines.append(f"| {row['name']} | " + " | ".join(_cell(row["cells"].get(c)) for c in cols) + " |")
     lines.append("")
     lines.append("Cells: mean score over seeds (± standard deviation when several), and the change "
-                 "against `none` in parentheses. Scores are XTREME's: accuracy or F1, QA (F1+EM)/2.")
+                 f"against `none` in parentheses. Scores are {bench['title']}'s (benchmark={bench['name']}): "
+                 "accuracy or F1, QA (F1+EM)/2, each averaged over the benchmark's languages for the task.")
+    coverage = f"{bench['average_label']}: the mean over {', '.join(bench['averaged'])}"
+    if bench["missing"]:
+        coverage += f"; {bench['title']}'s {', '.join(bench['missing'])} not included"
+    lines.append(coverage + " (a row without every column has none).")
     lines += comparisons_markdown(table.get("comparisons") or comparisons(table), cols)
     for task, by_row in table["per_language"].items():
         langs = sorted({lang for scores in by_row.values() for lang in scores})
@@ -322,7 +361,8 @@ def heatmap(table: dict, path: Path) -> bool:
     limit = max(1e-6, float(np.nanmax(np.abs(values))))
     fig, ax = plt.subplots(figsize=(1.2 * len(cols) + 3, 0.6 * len(rows) + 1.5))
     image = ax.imshow(values, cmap="RdBu", vmin=-limit, vmax=limit, aspect="auto")
-    ax.set_xticks(range(len(cols)), cols, rotation=30, ha="right")
+    labels = [table["benchmark"]["average_label"] if c == "average" else c for c in cols]
+    ax.set_xticks(range(len(cols)), labels, rotation=30, ha="right")
     ax.set_yticks(range(len(rows)), [r["name"] for r in rows])
     for i in range(len(rows)):
         for j in range(len(cols)):

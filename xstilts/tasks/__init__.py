@@ -8,6 +8,7 @@ _TASK_MODULES = [
     "xstilts.tasks.nli",
     "xstilts.tasks.classification",
     "xstilts.tasks.multiple_choice",
+    "xstilts.tasks.copa",
     "xstilts.tasks.qa",
     "xstilts.tasks.tagging",
     "xstilts.tasks.retrieval_tasks",

@@ -155,6 +155,9 @@ class TaskSpec:
     hub: str = ""
     local_layout: str = ""
     train_task: str | None = None  # target tasks trained on another task's data (XNLI -> MNLI)
+    # English tasks a target is fine-tuned on first, in order, before train_task (its benchmark's
+    # recipe: XTREME-R trains XCOPA on SocialIQA, then COPA). The run config may override them.
+    train_stages: tuple[str, ...] = ()
     extra: Mapping[str, object] = field(default_factory=dict)
     # Run once per run with the task's local data folder (or None); returns the spec to use.
     # For tasks whose labels come from their training data (CCG supertags).

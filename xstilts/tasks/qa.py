@@ -22,7 +22,7 @@ from typing import Any, Iterator
 from xstilts.errors import ConfigError, DataError
 from xstilts.tasks.base import Answer, HubSource, LoadRequest, SpanQAExample, TaskSpec, register
 from xstilts.tasks.io import field, hub_rows, require_file
-from xstilts.tasks.languages import TYDIQA_LANGUAGE_NAMES, official_languages
+from xstilts.tasks.languages import TYDIQA_LANGUAGE_NAMES, known_languages, require_google_xtreme
 
 logger = logging.getLogger(__name__)
 
@@ -259,6 +259,7 @@ def load_xquad(spec: TaskSpec, req: LoadRequest) -> list[SpanQAExample]:
             f"{req.split!r}. Validate during training on the dev set of {spec.train_task!r}"
         )
     if req.data_dir is None:
+        require_google_xtreme("xquad", lang, spec.local_layout)
         return read_hub(HubSource(XTREME_HUB, f"XQuAD.{lang}", "validation"), False, req.max_examples)
     path = require_file(Path(req.data_dir) / f"xquad.{lang}.json", f"xquad {lang}")
     return read_squad_json(path, False, req.max_examples)
@@ -365,13 +366,14 @@ SQUAD = register(TaskSpec(
 XQUAD = register(TaskSpec(
     name="xquad",
     family="span_qa",
-    description="XQuAD: 1190 SQuAD v1.1 dev questions professionally translated into 10 languages",
+    description="XQuAD: 1190 SQuAD v1.1 dev questions professionally translated into 10 languages "
+                "(11 with XTREME-R's Romanian)",
     metric="squad",
     loader=load_xquad,
-    languages=official_languages("xquad"),
+    languages=known_languages("xquad"),
     xtreme_id="xquad",
     train_task="squad",
-    hub="google/xtreme (XQuAD.<lang>)",
+    hub="google/xtreme (XQuAD.<lang>; XTREME's languages only, Romanian from local files)",
     local_layout="<dir>/xquad.<lang>.json (XTREME's download/xquad/)",
 ))
 
@@ -381,7 +383,7 @@ MLQA = register(TaskSpec(
     description="MLQA: extractive QA over parallel Wikipedia paragraphs in 7 languages",
     metric="mlqa",
     loader=load_mlqa,
-    languages=official_languages("mlqa"),
+    languages=known_languages("mlqa"),
     xtreme_id="mlqa",
     train_task="squad",
     hub="google/xtreme (MLQA.<context>.<question>)",
@@ -394,7 +396,7 @@ TYDIQA = register(TaskSpec(
     description="TyDiQA-GoldP: questions with their gold passage in 9 typologically diverse languages",
     metric="squad",
     loader=load_tydiqa,
-    languages=official_languages("tydiqa"),
+    languages=known_languages("tydiqa"),
     xtreme_id="tydiqa",
     train_size=3_696,
     hub="google/xtreme (tydiqa)",

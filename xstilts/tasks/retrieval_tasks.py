@@ -7,7 +7,9 @@ first), as every TaskSpec loader does; `read_split` gives the whole record.
 
 Tatoeba (Artetxe & Schwenk 2019, as used by XTREME): up to 1000 sentence pairs per language,
 line i of the source file translates line i of the English file. XTREME and the Hub call the
-one split differently (XTREME: test, Hub: validation); here it is always `test`.
+one split differently (XTREME: test, Hub: validation); here it is always `test`. XTREME has 36
+languages; XTREME-R adds az, lt, pl, uk and ro (41), which LASER's files have and the Hub's
+google/xtreme does not.
 
 BUCC 2018 (Zweigenbaum et al. 2018): comparable corpora of ~10^5 sentences per side, of which
 a few percent have a translation on the other side. XTREME tunes the mining threshold on the
@@ -24,7 +26,7 @@ from pathlib import Path
 from xstilts.errors import ConfigError, DataError
 from xstilts.tasks.base import HubSource, LoadRequest, RetrievalExample, TaskSpec, register
 from xstilts.tasks.io import field, hub_rows, require_file
-from xstilts.tasks.languages import file_code, official_languages
+from xstilts.tasks.languages import file_code, known_languages, require_google_xtreme
 
 logger = logging.getLogger(__name__)
 
@@ -128,6 +130,7 @@ def read_tatoeba(spec: TaskSpec, req: LoadRequest) -> RetrievalSplit:
         )
     code = _tatoeba_code(req.language)
     if req.data_dir is None:
+        require_google_xtreme("tatoeba", req.language, spec.local_layout)
         source = HubSource(XTREME_HUB, f"tatoeba.{code}", "validation")
         src, trg = [], []
         for where, row in hub_rows(source, req.max_examples):
@@ -282,9 +285,10 @@ TATOEBA = register(TaskSpec(
     description="Tatoeba: retrieve the English translation of each sentence among ~1000 (accuracy)",
     metric="tatoeba",
     loader=load_tatoeba,
-    languages=official_languages("tatoeba"),
+    languages=known_languages("tatoeba"),
     xtreme_id="tatoeba",
-    hub=f"{XTREME_HUB} (tatoeba.<xxx>, split validation)",
+    hub=f"{XTREME_HUB} (tatoeba.<xxx>, split validation; XTREME's 36 languages only, XTREME-R's 5 more "
+        "from LASER's files)",
     local_layout="<dir>/tatoeba.<xxx>-eng.<xxx> and tatoeba.<xxx>-eng.eng (LASER data/tatoeba/v1), line i aligned",
 ))
 
@@ -294,7 +298,7 @@ BUCC2018 = register(TaskSpec(
     description="BUCC 2018: mine translation pairs from comparable corpora with margin scoring (F1)",
     metric="bucc",
     loader=load_bucc,
-    languages=official_languages("bucc2018"),
+    languages=known_languages("bucc2018"),
     xtreme_id="bucc2018",
     hub=f"{XTREME_HUB} (bucc18.<lang>; gold pairs only, not comparable to BUCC results)",
     local_layout="<dir>/<lang>-en.{sample,training}.{<lang>,en} (id<TAB>sentence) and "

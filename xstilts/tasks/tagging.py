@@ -1,7 +1,7 @@
 """Tagging tasks: UD-POS and PAN-X (XTREME targets) and CCG supertagging (intermediate).
 
-UD-POS (XTREME `udpos`): Universal Dependencies v2.5, the 17 UPOS tags, 33 languages, every
-treebank of a language pooled. Sources: the Hub's `google/xtreme` `udpos.<Language>`
+UD-POS (XTREME `udpos`): Universal Dependencies v2.5, the 17 UPOS tags, 33 languages (XTREME-R
+adds lt, pl, uk, wo, ro from UD v2.7: local files only), every treebank of a language pooled. Sources: the Hub's `google/xtreme` `udpos.<Language>`
 configs; XTREME's preprocessed `udpos/{train,dev,test}-<lang>.tsv`; or raw UD CoNLL-U files
 (`UD_<Language>-<Treebank>/<lang>_<tb>-ud-<split>.conllu`), read as XTREME's
 `utils_preprocess.py` reads them: files picked by their `<lang>_` prefix and concatenated in
@@ -12,7 +12,7 @@ surface form (tagged with the head word's UPOS); here multiword ranges (`1-2`) a
 nodes (`1.1`) are skipped and the syntactic words kept, as the UD guidelines count them.
 
 PAN-X (XTREME `panx`): WikiANN NER with Rahimi et al.'s splits, BIO tags over PER/ORG/LOC,
-40 languages. Sources: `google/xtreme` `PAN-X.<lang>` (default) or `unimelb-nlp/wikiann`
+40 languages (XTREME-R: 48). Sources: `google/xtreme` `PAN-X.<lang>` (default) or `unimelb-nlp/wikiann`
 `<lang>` (set `extra["hub_id"]`); XTREME's `panx/{train,dev,test}-<lang>.tsv`. Raw WikiANN
 files prefix every token with `<lang>:`, which XTREME's preprocessing strips; a file whose
 tokens all carry that prefix is stripped the same way.
@@ -46,7 +46,7 @@ from typing import Iterable, Sequence
 from xstilts.errors import ConfigError, DataError
 from xstilts.tasks.base import HubSource, LoadRequest, TaggingExample, TaskSpec, register
 from xstilts.tasks.io import require_file
-from xstilts.tasks.languages import file_code, official_languages
+from xstilts.tasks.languages import file_code, known_languages, official_languages, require_google_xtreme
 
 logger = logging.getLogger(__name__)
 
@@ -275,6 +275,7 @@ def load_udpos(spec: TaskSpec, req: LoadRequest) -> list[TaggingExample]:
     lang = req.language or "en"
     prefix = f"udpos-{lang}-{req.split}"
     if req.data_dir is None:
+        require_google_xtreme("udpos", lang, spec.local_layout)
         source = HubSource(XTREME_HUB, f"udpos.{file_code('udpos', lang)}", req.split)
         return _examples(hub_sentences(source, "pos_tags", req.max_examples), prefix)
     root = _task_dir(req.data_dir, "udpos")
@@ -300,11 +301,17 @@ def load_udpos(spec: TaskSpec, req: LoadRequest) -> list[TaggingExample]:
 
 
 def load_panx(spec: TaskSpec, req: LoadRequest) -> list[TaggingExample]:
-    """PAN-X in one language: Hub (`google/xtreme` or `unimelb-nlp/wikiann`) or XTREME tsv."""
+    """PAN-X in one language: Hub (`google/xtreme` or `unimelb-nlp/wikiann`) or XTREME tsv.
+
+    google/xtreme has XTREME's 40 languages only; XTREME-R's additions come from
+    `unimelb-nlp/wikiann`, which holds the same Rahimi et al. splits for every language.
+    """
     lang = req.language or "en"
     prefix = f"panx-{lang}-{req.split}"
     if req.data_dir is None:
         hub_id = str(spec.extra.get("hub_id", XTREME_HUB))
+        if hub_id == XTREME_HUB and lang in set(PANX.languages) - set(official_languages("panx", "xtreme")):
+            hub_id = "unimelb-nlp/wikiann"
         if hub_id not in PANX_HUB_CONFIGS:
             raise ConfigError(
                 f"panx: unknown Hub dataset {hub_id!r}; known: {', '.join(PANX_HUB_CONFIGS)}"
@@ -426,7 +433,7 @@ UDPOS = register(TaskSpec(
     metric="seqeval",
     loader=load_udpos,
     labels=UPOS_TAGS,
-    languages=_english_first(official_languages("udpos")),
+    languages=_english_first(known_languages("udpos")),
     xtreme_id="udpos",
     train_size=21_253,
     hub="google/xtreme (udpos.<Language>, e.g. udpos.German)",
@@ -441,7 +448,7 @@ PANX = register(TaskSpec(
     metric="seqeval",
     loader=load_panx,
     labels=PANX_TAGS,
-    languages=_english_first(official_languages("panx")),
+    languages=_english_first(known_languages("panx")),
     xtreme_id="panx",
     train_size=20_000,
     hub="google/xtreme (PAN-X.<lang>) or unimelb-nlp/wikiann (<lang>) via extra['hub_id']",

@@ -2,7 +2,11 @@
 
 Rows are (approach, intermediate); columns the target tasks and their XTREME average; a cell
 is the mean (and standard deviation over seeds) of `score` from the cells' results.json, and
-its change against the `none` row. Written as Markdown, CSV, JSON and a PNG heat map, and as
+its change against the `none` row. Beside it, the inference-cost table: per row and target,
+the score next to the latency (p50/p95 ms at batch 1) and throughput (inputs/s, tokens/s at the
+evaluation batch size) that results.json records under `efficiency`, averaged over the seeds
+that measured it (runs from before the measurement existed have none and are left out).
+Written as Markdown, CSV (report.csv, inference_cost.csv), JSON and a PNG heat map, and as
 TensorBoard runs under <experiment>/tb_compare/ (xstilts/reporting/tensorboard.py).
 """
 
@@ -17,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from xstilts.errors import ConfigError, DataError
+from xstilts.evaluation.efficiency import NUMBERS as COST_NUMBERS  # averaged over seeds
 
 TASK_ORDER = ("xnli", "pawsx", "udpos", "panx", "xquad", "mlqa", "tydiqa", "bucc2018", "tatoeba")
 
@@ -28,6 +33,7 @@ class Row:
     scores: dict[str, list[float]] = field(default_factory=dict)  # target -> score per seed
     seeds: dict[str, list[int]] = field(default_factory=dict)  # target -> the seeds of `scores`
     per_language: dict[str, dict[str, list[float]]] = field(default_factory=dict)  # target -> lang -> scores
+    efficiency: dict[str, list[dict]] = field(default_factory=dict)  # target -> results.json records
 
     @property
     def name(self) -> str:
@@ -57,6 +63,8 @@ def collect(experiment_dir: str | Path) -> list[Row]:
         metric = XTREME_TASK_METRICS[get_task(task).xtreme_id]
         for lang, metrics in result["metrics"].items():
             row.per_language.setdefault(task, {}).setdefault(lang, []).append(task_score(metric, metrics))
+        if "efficiency" in result:
+            row.efficiency.setdefault(task, []).append(result["efficiency"])
     if not rows:
         raise ConfigError(f"{root} has no finished target runs (results.json with DONE)")
     return sorted(rows.values(), key=lambda r: (r.approach != "none", r.approach, r.intermediate))
@@ -95,7 +103,72 @@ def build_table(rows: list[Row]) -> dict:
         t: {row.name: {lang: statistics.fmean(v) for lang, v in row.per_language.get(t, {}).items()} for row in rows}
         for t in targets
     }
+    table["inference_cost"] = [
+        _cost_entry(row, t, entry["cells"][t]["mean"])
+        for row, entry in zip(rows, table["rows"]) for t in targets if row.efficiency.get(t)
+    ]
     return table
+
+
+# How the numbers were measured: name -> value of a record; the distinct values are listed.
+COST_SETUP = {
+    "device": lambda r: r["device_name"],
+    "dtype": lambda r: r["dtype"],
+    "torch_threads": lambda r: r["torch_threads"],
+    "batch_size": lambda r: r["throughput"]["batch_size"],
+    "examples": lambda r: r["sample"]["examples"],
+}
+
+
+def _cost_entry(row: Row, target: str, score: float) -> dict:
+    records = row.efficiency[target]
+    entry = {"name": row.name, "approach": row.approach, "intermediate": row.intermediate, "target": target,
+             "score": score, "runs": len(records)}
+    for name, (section, key) in COST_NUMBERS.items():
+        entry[name] = statistics.fmean(r[section][key] for r in records)
+    for name, value in COST_SETUP.items():
+        entry[name] = sorted({value(r) for r in records}, key=str)
+    return entry
+
+
+def _setup(entry: dict) -> str:
+    def one(name: str) -> str:
+        return "/".join(str(v) for v in entry[name])
+
+    return (f"{one('device')}, {one('dtype')}, {one('torch_threads')} threads, batch {one('batch_size')}, "
+            f"n={one('examples')}")
+
+
+def cost_markdown(table: dict) -> list[str]:
+    """The inference-cost table as Markdown lines (none when no run recorded its cost)."""
+    entries = table.get("inference_cost", [])
+    if not entries:
+        return []
+    lines = ["## Inference cost", "",
+             "| approach / intermediate | target | score | p50 ms | p95 ms | inputs/s | tokens/s | runs | setup |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for e in entries:
+        lines.append(f"| {e['name']} | {e['target']} | {e['score']:.1f} | {e['latency_p50_ms']:.2f} | "
+                     f"{e['latency_p95_ms']:.2f} | {e['examples_per_s']:.1f} | {e['tokens_per_s']:.0f} | "
+                     f"{e['runs']} | {_setup(e)} |")
+    lines += ["", "Latency: one input at a time (p50/p95 over the timed sample); throughput: the same inputs "
+              "in length-sorted batches. Means over the runs (seeds) that measured it; numbers from "
+              "different setups are not comparable."]
+    if len({_setup(e) for e in entries}) > 1:
+        lines.append("**These rows were measured on different setups (see the last column).**")
+    return lines
+
+
+def cost_csv(table: dict) -> str:
+    """The inference-cost table as CSV (one line per row and target; setup values ';'-joined)."""
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(["approach", "intermediate", "target", "score", "runs", *COST_NUMBERS, *COST_SETUP])
+    for e in table.get("inference_cost", []):
+        writer.writerow([e["approach"], e["intermediate"], e["target"], f"{e['score']:.4f}", e["runs"],
+                         *(f"{e[name]:.4f}" for name in COST_NUMBERS),
+                         *(";".join(str(v) for v in e[name]) for name in COST_SETUP)])
+    return buf.getvalue()
 
 
 def _cell(c: dict | None) -> str:
@@ -117,6 +190,9 @@ def to_markdown(table: dict) -> str:
     lines.append("")
     lines.append("Cells: mean score over seeds (± standard deviation when several), and the change "
                  "against `none` in parentheses. Scores are XTREME's: accuracy or F1, QA (F1+EM)/2.")
+    cost = cost_markdown(table)
+    if cost:
+        lines += ["", *cost]
     for task, by_row in table["per_language"].items():
         langs = sorted({lang for scores in by_row.values() for lang in scores})
         lines += ["", f"### {task}", "", "| approach / intermediate | " + " | ".join(langs) + " |",
@@ -177,7 +253,7 @@ def write_report(experiment_dir: str | Path, out_dir: str | Path | None = None) 
     out = Path(out_dir) if out_dir else Path(experiment_dir) / "report"
     out.mkdir(parents=True, exist_ok=True)
     for name, text in (("report.md", to_markdown(table)), ("report.csv", to_csv(table)),
-                       ("report.json", json.dumps(table, indent=2) + "\n")):
+                       ("inference_cost.csv", cost_csv(table)), ("report.json", json.dumps(table, indent=2) + "\n")):
         tmp = out / f".{name}.tmp"
         tmp.write_text(text, encoding="utf-8")
         os.replace(tmp, out / name)

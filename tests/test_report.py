@@ -117,3 +117,81 @@ def test_report_without_finished_runs(tmp_path):
         write_report(tmp_path / "exp")
     with pytest.raises(ConfigError, match="not an experiment folder"):
         write_report(tmp_path / "missing")
+
+
+def cost_record(p50: float, p95: float, per_s: float, tokens_per_s: float, device: str = "AMD EPYC (2 logical cores)") -> dict:
+    """An `efficiency` record as results.json holds it (xstilts/evaluation/efficiency.py)."""
+    return {"model": "encoder + tagging head", "parameters": 1000, "device": "cpu", "device_name": device,
+            "dtype": "float32", "torch_threads": 2,
+            "sample": {"examples": 256, "seed": 0, "warmup": 8, "languages": {"en": 128, "de": 128}, "mean_length": 30.0},
+            "latency_ms": {"batch_size": 1, "p50": p50, "p95": p95, "mean": (p50 + p95) / 2},
+            "throughput": {"batch_size": 32, "batches": 8, "examples_per_s": per_s, "tokens_per_s": tokens_per_s,
+                           "tokens": 7680, "seconds": 256 / per_s}}
+
+
+# (approach, intermediate, target, seed) -> efficiency record; the other runs are older, without one.
+COSTS = {
+    ("none", "none", "xnli", 1): cost_record(10.0, 14.0, 200.0, 6000.0),
+    ("none", "none", "xnli", 2): cost_record(12.0, 18.0, 180.0, 5400.0),
+    ("english", "mnli", "udpos", 1): cost_record(20.0, 30.0, 100.0, 3000.0),
+    ("english", "cosmosqa", "xnli", 1): cost_record(11.0, 13.0, 190.0, 5700.0, device="NVIDIA A100-SXM4-80GB"),
+}
+
+
+def add_costs(root: Path) -> None:
+    for (approach, inter, task, seed), record in COSTS.items():
+        path = root / approach / inter / task / f"seed{seed}" / "results.json"
+        result = json.loads(path.read_text())
+        result["efficiency"] = record
+        path.write_text(json.dumps(result))
+
+
+def test_inference_cost_table_equals_the_results_files(tmp_path):
+    write_tree(tmp_path / "exp")
+    add_costs(tmp_path / "exp")
+    table = write_report(tmp_path / "exp")
+    cost = {(e["name"], e["target"]): e for e in table["inference_cost"]}
+    assert list(cost) == [("none", "xnli"), ("english/cosmosqa", "xnli"), ("english/mnli", "udpos")]
+    for (approach, inter, task, _), _record in COSTS.items():
+        name = "none" if approach == "none" else f"{approach}/{inter}"
+        records = [r for (a, i, t, _), r in COSTS.items() if (a, i, t) == (approach, inter, task)]
+        entry = cost[(name, task)]
+        assert entry["runs"] == len(records)
+        assert entry["latency_p50_ms"] == pytest.approx(statistics.fmean(r["latency_ms"]["p50"] for r in records))
+        assert entry["latency_p95_ms"] == pytest.approx(statistics.fmean(r["latency_ms"]["p95"] for r in records))
+        assert entry["latency_mean_ms"] == pytest.approx(statistics.fmean(r["latency_ms"]["mean"] for r in records))
+        assert entry["examples_per_s"] == pytest.approx(statistics.fmean(r["throughput"]["examples_per_s"] for r in records))
+        assert entry["tokens_per_s"] == pytest.approx(statistics.fmean(r["throughput"]["tokens_per_s"] for r in records))
+        # The score beside it is the accuracy table's cell (every seed, measured or not).
+        assert entry["score"] == pytest.approx(statistics.fmean(expected(approach, inter, task)))
+        assert entry["batch_size"] == [32] and entry["examples"] == [256] and entry["dtype"] == ["float32"]
+    # english/mnli xnli runs are older (no record): left out, and the report still builds.
+    assert ("english/mnli", "xnli") not in cost
+
+    out = tmp_path / "exp" / "report"
+    assert json.loads((out / "report.json").read_text())["inference_cost"] == json.loads(json.dumps(table["inference_cost"]))
+    markdown = (out / "report.md").read_text()
+    assert "## Inference cost" in markdown
+    assert ("| none | xnli | 76.0 | 11.00 | 16.00 | 190.0 | 5700 | 2 | AMD EPYC (2 logical cores), float32, "
+            "2 threads, batch 32, n=256 |") in markdown
+    assert "| english/mnli | udpos | 75.2 | 20.00 | 30.00 | 100.0 | 3000 | 1 |" in markdown
+    assert "measured on different setups" in markdown  # the A100 row
+    rows = list(csv.DictReader(io.StringIO((out / "inference_cost.csv").read_text())))
+    assert len(rows) == 3
+    got = {(r["approach"], r["intermediate"], r["target"]): r for r in rows}
+    none = got[("none", "none", "xnli")]
+    assert float(none["latency_p50_ms"]) == pytest.approx(11.0) and float(none["latency_p95_ms"]) == pytest.approx(16.0)
+    assert float(none["examples_per_s"]) == pytest.approx(190.0) and float(none["tokens_per_s"]) == pytest.approx(5700.0)
+    assert none["runs"] == "2" and none["device"] == "AMD EPYC (2 logical cores)" and none["batch_size"] == "32"
+    assert got[("english", "cosmosqa", "xnli")]["device"] == "NVIDIA A100-SXM4-80GB"
+
+
+def test_report_of_runs_without_cost_records(tmp_path):
+    write_tree(tmp_path / "exp")
+    table = write_report(tmp_path / "exp")
+    assert table["inference_cost"] == []
+    out = tmp_path / "exp" / "report"
+    assert "Inference cost" not in (out / "report.md").read_text()
+    assert list(csv.reader(io.StringIO((out / "inference_cost.csv").read_text()))) == [
+        ["approach", "intermediate", "target", "score", "runs", "latency_p50_ms", "latency_p95_ms", "latency_mean_ms",
+         "examples_per_s", "tokens_per_s", "device", "dtype", "torch_threads", "batch_size", "examples"]]

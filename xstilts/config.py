@@ -124,6 +124,22 @@ class EvalArgs:
     retrieval_layer: int | None = _f(
         None, "Hidden layer mean-pooled for BUCC/Tatoeba (default: the middle layer)."
     )
+    efficiency: bool = _f(
+        True,
+        "Measure the trained model's inference cost after evaluation, on rank 0 and one device "
+        "(plain PyTorch, no DeepSpeed; the run's precision on GPU, fp32 on CPU): latency per input "
+        "at batch 1 (p50/p95/mean ms) and throughput at eval.batch_size (inputs/s, tokens/s). "
+        "Recorded under 'efficiency' in results.json, as efficiency/<task>/... scalars and in the "
+        "report's inference-cost table.",
+    )
+    efficiency_examples: int = _f(
+        256,
+        "Evaluation inputs timed for eval.efficiency, drawn with a fixed seed evenly across the "
+        "evaluated languages (fewer when the evaluation data has fewer).",
+    )
+    efficiency_warmup: int = _f(
+        8, "Untimed batch-1 calls before eval.efficiency's latency is timed (allocator, kernel caches)."
+    )
 
 
 @dataclass
@@ -386,6 +402,9 @@ def validate(cfg: RunConfig) -> None:
         raise ConfigError(f"train.collective_timeout_minutes must be > 0, got {cfg.train.collective_timeout_minutes}")
     if not 0 <= cfg.train.warmup_ratio < 1:
         raise ConfigError(f"train.warmup_ratio must be in [0, 1), got {cfg.train.warmup_ratio}")
+    for key, minimum in (("batch_size", 1), ("efficiency_examples", 1), ("efficiency_warmup", 0)):
+        if getattr(cfg.eval, key) < minimum:
+            raise ConfigError(f"eval.{key} must be >= {minimum}, got {getattr(cfg.eval, key)}")
     if cfg.model.max_seq_length < 8:
         raise ConfigError(f"model.max_seq_length must be >= 8, got {cfg.model.max_seq_length}")
 

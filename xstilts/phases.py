@@ -18,7 +18,7 @@ from xstilts.data.features import cache_root, featurize_cached, load_examples
 from xstilts.engine.distributed import Dist, init_distributed
 from xstilts.engine.trainer import PhaseData, build_engine, train, write_json_atomic
 from xstilts.errors import ConfigError
-from xstilts.evaluation import xtreme_format
+from xstilts.evaluation import efficiency, xtreme_format
 from xstilts.evaluation.metrics import summarise
 from xstilts.evaluation.zero_shot import EvalSet, evaluate_set
 from xstilts.models.encoder import load_tokenizer, resolve_model_path
@@ -298,7 +298,7 @@ def run_target(cfg: RunConfig) -> Path:
     model_path, heads_from = _train_stages(cfg, spec, stage_data, model_path, tokenizer, dist)
     board = Board(run_dir / "tb" if dist.is_main else None)
     state, engine = train(cfg, dist, run_dir, data, tokenizer, model_path, run_dir / "model", board, heads_from)
-    results = zero_shot(cfg, spec, languages, engine, tokenizer, dist, run_dir, board)
+    results = zero_shot(cfg, spec, languages, engine, tokenizer, dist, run_dir, board, run_dir / "model")
     board.hparams(_hparams(cfg), {"hparam/score": results["score"]})
     board.close()
     _done(run_dir, dist)
@@ -323,19 +323,24 @@ def run_evaluate(cfg: RunConfig) -> Path:
     engine, _ = build_engine(cfg, dist, str(model_dir), {spec.name: spec}, total_steps=1,
                              heads_from=model_dir, training=False)
     board = Board(run_dir / "tb" if dist.is_main else None)
-    zero_shot(cfg, spec, languages, engine, tokenizer, dist, run_dir, board)
+    zero_shot(cfg, spec, languages, engine, tokenizer, dist, run_dir, board, model_dir)
     board.close()
     return run_dir
 
 
 def zero_shot(cfg: RunConfig, spec: TaskSpec, languages, engine, tokenizer, dist: Dist,
-              run_dir: Path, board: Board) -> dict:
-    """Evaluate every language; write predictions, gold files, scalars and results.json."""
-    per_lang = {}
+              run_dir: Path, board: Board, model_dir: Path) -> dict:
+    """Evaluate every language; write predictions, gold files, scalars and results.json.
+
+    With eval.efficiency, rank 0 then times the exported model in `model_dir` on the same
+    evaluation features (the other ranks wait) and results.json records it.
+    """
+    per_lang, features = {}, {}
     for lang in languages:
         evalset = _eval_set(cfg, spec, spec, cfg.eval.split, lang, tokenizer, dist)
         result = evaluate_set(engine, evalset, cfg.eval.batch_size, tokenizer.pad_token_id, dist)
         per_lang[lang] = result.metrics
+        features[lang] = evalset.features
         if dist.is_main:
             order = [e.id for e in evalset.examples]
             xtreme_format.write_predictions(run_dir / "predictions", spec.xtreme_id, lang,
@@ -348,9 +353,30 @@ def zero_shot(cfg: RunConfig, spec: TaskSpec, languages, engine, tokenizer, dist
                   flush=True)
     results = _results(cfg, spec, per_lang, dist)
     if dist.is_main:
+        if cfg.eval.efficiency:
+            model = efficiency.load_served_model(model_dir, spec)
+            record = efficiency.measure_model(model, spec, features, tokenizer.pad_token_id,
+                                              _efficiency_settings(cfg, dist))
+            _record_efficiency(results, record, board)
         _write_results(results, run_dir, board)
     dist.barrier()
     return results
+
+
+def _efficiency_settings(cfg: RunConfig, dist: Dist) -> efficiency.Settings:
+    return efficiency.Settings(
+        examples=cfg.eval.efficiency_examples, warmup=cfg.eval.efficiency_warmup,
+        batch_size=cfg.eval.batch_size, device=dist.device,
+        dtype=efficiency.inference_dtype(cfg.train.precision, dist.device),
+    )
+
+
+def _record_efficiency(results: dict, record: dict, board: Board) -> None:
+    """Put an efficiency record into results, TensorBoard and the log (rank 0)."""
+    results["efficiency"] = record
+    for tag, value in efficiency.scalars(results["task"], record).items():
+        board.scalar(tag, value, 0)
+    print(efficiency.summary(results["task"], record), flush=True)
 
 
 def _results(cfg: RunConfig, spec: TaskSpec, per_lang: dict, dist: Dist) -> dict:
@@ -388,7 +414,7 @@ def retrieval(cfg: RunConfig, spec: TaskSpec, languages, model_path: str, dist: 
     Rank 0 does the work on one device (inference of even XLM-R XL fits one GPU); the other
     ranks wait, so the command behaves the same under any launcher.
     """
-    from xstilts.evaluation.retrieval import evaluate_retrieval
+    from xstilts.evaluation.retrieval import default_layer, evaluate_retrieval
     from xstilts.models.encoder import load_encoder
 
     results = None
@@ -406,8 +432,28 @@ def retrieval(cfg: RunConfig, spec: TaskSpec, languages, model_path: str, dist: 
             for metric, value in metrics.items():
                 board.scalar(f"eval/{spec.name}/{lang}/{metric}", value, 0)
         results = _results(cfg, spec, per_lang, dist)
+        if cfg.eval.efficiency:
+            texts = _retrieval_texts(spec, languages, data_dir, cfg.data.max_eval_examples)
+            layer = cfg.eval.retrieval_layer
+            if layer is None:
+                layer = default_layer(encoder.config.num_hidden_layers)
+            record = efficiency.measure_encoder(encoder, tokenizer, texts, layer, cfg.model.max_seq_length,
+                                                _efficiency_settings(cfg, dist))
+            _record_efficiency(results, record, board)
         _write_results(results, run_dir, board)
         board.hparams(_hparams(cfg), {"hparam/score": results["score"]})
         board.close()
     dist.barrier()
     return dist.broadcast_object(results)
+
+
+def _retrieval_texts(spec: TaskSpec, languages, data_dir: str | None, max_examples: int | None) -> dict:
+    """Per language, the sentences its evaluation embedded (test sources and targets)."""
+    from xstilts.tasks.base import LoadRequest
+    from xstilts.tasks.retrieval_tasks import read_split
+
+    texts = {}
+    for lang in languages:
+        split = read_split(spec, LoadRequest("test", lang, data_dir, max_examples))
+        texts[lang] = [e.text for e in (*split.sources, *split.targets)]
+    return texts

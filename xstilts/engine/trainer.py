@@ -86,6 +86,11 @@ def build_engine(
     )
     if not training:
         ds_config = {k: v for k, v in ds_config.items() if k not in ("optimizer", "scheduler")}
+        zero = ds_config.get("zero_optimization", {})
+        if zero.get("stage", 0) in (1, 2):
+            # Stages 1-2 partition optimizer state and gradients only, which evaluation has none
+            # of; DeepSpeed refuses them without an optimizer. Stage 3 (sharded weights) stays.
+            ds_config["zero_optimization"] = {**zero, "stage": 0}
     encoder = load_encoder(
         model_path, cfg.model.revision, cfg.model.trust_remote_code, ds_config=ds_config
     )

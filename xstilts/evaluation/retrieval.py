@@ -82,6 +82,37 @@ def _encoder_device(encoder) -> torch.device:
     return torch.device(device)
 
 
+def check_layer(encoder, layer: int) -> None:
+    """A ConfigError unless `layer` indexes the encoder's hidden states (0 = embeddings)."""
+    num_layers = _encoder_config(encoder).num_hidden_layers
+    if not 0 <= layer <= num_layers:
+        raise ConfigError(f"layer {layer} is outside 0..{num_layers} (0 = embeddings, {num_layers} = last layer)")
+
+
+def sentence_ids(tokenizer, texts: Sequence[str], max_length: int) -> list[list[int]]:
+    """Token ids of each text with <s> and </s>; a text over `max_length` tokens keeps its first
+    `max_length - 1` tokens plus </s> (counted in the log)."""
+    ids = tokenizer(list(texts), add_special_tokens=True, truncation=False)["input_ids"]
+    too_long = sum(len(x) > max_length for x in ids)
+    if too_long:
+        logger.warning("%d of %d sentences exceed %d tokens and are cut", too_long, len(ids), max_length)
+        ids = [x if len(x) <= max_length else x[: max_length - 1] + x[-1:] for x in ids]
+    return ids
+
+
+def embed_batch(encoder, input_ids: torch.Tensor, attention_mask: torch.Tensor, layer: int) -> torch.Tensor:
+    """L2-normalised float32 mean of hidden state `layer` over the unmasked positions, per row.
+
+    One forward pass of a padded batch already on the encoder's device; the caller chooses
+    the grad mode and train/eval mode.
+    """
+    hidden = encoder(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True)
+    states = hidden.hidden_states[layer].float()
+    weights = attention_mask.unsqueeze(-1).to(states.dtype)
+    pooled = (states * weights).sum(1) / weights.sum(1)
+    return torch.nn.functional.normalize(pooled, dim=-1)
+
+
 def embed_sentences(
     encoder,
     tokenizer,
@@ -103,17 +134,10 @@ def embed_sentences(
     their first `max_length - 1` tokens plus </s> (counted in the log). Under DeepSpeed ZeRO-3
     every rank must call this with the same texts.
     """
-    num_layers = _encoder_config(encoder).num_hidden_layers
-    if not 0 <= layer <= num_layers:
-        raise ConfigError(f"layer {layer} is outside 0..{num_layers} (0 = embeddings, {num_layers} = last layer)")
+    check_layer(encoder, layer)
     if not texts:
         raise DataError("embed_sentences: no texts to embed")
-    ids = tokenizer(list(texts), add_special_tokens=True, truncation=False)["input_ids"]
-    too_long = sum(len(x) > max_length for x in ids)
-    if too_long:
-        logger.warning("%d of %d sentences exceed %d tokens and are cut", too_long, len(ids), max_length)
-        ids = [x if len(x) <= max_length else x[: max_length - 1] + x[-1:] for x in ids]
-
+    ids = sentence_ids(tokenizer, texts, max_length)
     order = np.argsort([-len(x) for x in ids], kind="stable")
     device = _encoder_device(encoder)
     out: np.ndarray | None = None
@@ -125,11 +149,7 @@ def embed_sentences(
                 rows = order[start : start + batch_size]
                 input_ids = pad_2d([ids[i] for i in rows], tokenizer.pad_token_id).to(device)
                 mask = (input_ids != tokenizer.pad_token_id).long()
-                hidden = encoder(input_ids=input_ids, attention_mask=mask, output_hidden_states=True)
-                states = hidden.hidden_states[layer].float()
-                weights = mask.unsqueeze(-1).to(states.dtype)
-                pooled = (states * weights).sum(1) / weights.sum(1)
-                pooled = torch.nn.functional.normalize(pooled, dim=-1).cpu().numpy()
+                pooled = embed_batch(encoder, input_ids, mask, layer).cpu().numpy()
                 if out is None:
                     out = np.empty((len(texts), pooled.shape[1]), dtype=np.float32)
                 out[rows] = pooled

@@ -1,10 +1,15 @@
 """The comparison report of an experiment: approaches x target tasks, as in the paper's tables.
 
-Rows are (approach, intermediate); columns the target tasks, in the benchmark's task order,
-and their average (labelled after the benchmark the cells were scored under, e.g. "XTREME-R
-average"); a cell is the mean (and standard deviation over seeds) of `score` from the cells'
-results.json, and its change against the `none` row. Written as Markdown, CSV, JSON and a PNG
-heat map, and as TensorBoard runs under <experiment>/tb_compare/ (xstilts/reporting/tensorboard.py).
+Rows are (approach, intermediate, grid variant); columns the target tasks, in the benchmark's
+task order, and their average (labelled after the benchmark the cells were scored under, e.g.
+"XTREME-R average"); a cell is the mean (and standard deviation over seeds) of `score` from the
+cells' results.json, and its change against the `none` row of the same variant. Then the
+research axes' comparisons (per axis, sequential vs multi-task, domain corpora) and the
+inference-cost table: per row and target, the score next to the latency (p50/p95 ms at batch 1)
+and throughput (inputs/s, tokens/s at the evaluation batch size) that results.json records
+under `efficiency`, averaged over the seeds that measured it (older runs have none and are left
+out). Written as Markdown, CSV (report.csv, inference_cost.csv), JSON and a PNG heat map, and as
+TensorBoard runs under <experiment>/tb_compare/ (xstilts/reporting/tensorboard.py).
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from pathlib import Path
 
 from xstilts.errors import ConfigError, DataError
 from xstilts.tasks.languages import get_benchmark
+from xstilts.evaluation.efficiency import NUMBERS as COST_NUMBERS  # averaged over seeds
 
 
 @dataclass
@@ -32,6 +38,7 @@ class Row:
     params: int | None = None  # encoder parameters (results.json `params`, heads left out)
     corpora: list[dict] = field(default_factory=list)  # domain corpora of the intermediate mix
     benchmarks: set[str] = field(default_factory=set)  # the benchmarks its results were scored under
+    efficiency: dict[str, list[dict]] = field(default_factory=dict)  # target -> results.json records
 
     @property
     def name(self) -> str:
@@ -83,6 +90,8 @@ def collect(experiment_dir: str | Path) -> list[Row]:
         metric = XTREME_TASK_METRICS[get_task(task).xtreme_id]
         for lang, metrics in result["metrics"].items():
             row.per_language.setdefault(task, {}).setdefault(lang, []).append(task_score(metric, metrics))
+        if "efficiency" in result:
+            row.efficiency.setdefault(task, []).append(result["efficiency"])
     if not rows:
         raise ConfigError(f"{root} has no finished target runs (results.json with DONE)")
     axes = list(dict.fromkeys(axis for r in rows.values() for axis in r.variant))
@@ -142,6 +151,10 @@ def build_table(rows: list[Row]) -> dict:
         t: {row.name: {lang: statistics.fmean(v) for lang, v in row.per_language.get(t, {}).items()} for row in rows}
         for t in targets
     }
+    table["inference_cost"] = [
+        _cost_entry(row, t, entry["cells"][t]["mean"])
+        for row, entry in zip(rows, table["rows"]) for t in targets if row.efficiency.get(t)
+    ]
     return table
 
 
@@ -294,6 +307,67 @@ def comparisons_markdown(comp: dict, columns: list[str]) -> list[str]:
     return lines
 
 
+# How the numbers were measured: name -> value of a record; the distinct values are listed.
+COST_SETUP = {
+    "device": lambda r: r["device_name"],
+    "dtype": lambda r: r["dtype"],
+    "torch_threads": lambda r: r["torch_threads"],
+    "batch_size": lambda r: r["throughput"]["batch_size"],
+    "examples": lambda r: r["sample"]["examples"],
+}
+
+
+def _cost_entry(row: Row, target: str, score: float) -> dict:
+    records = row.efficiency[target]
+    entry = {"name": row.name, "approach": row.approach, "intermediate": row.intermediate, "target": target,
+             "score": score, "runs": len(records)}
+    for name, (section, key) in COST_NUMBERS.items():
+        entry[name] = statistics.fmean(r[section][key] for r in records)
+    for name, value in COST_SETUP.items():
+        entry[name] = sorted({value(r) for r in records}, key=str)
+    return entry
+
+
+def _setup(entry: dict) -> str:
+    def one(name: str) -> str:
+        return "/".join(str(v) for v in entry[name])
+
+    return (f"{one('device')}, {one('dtype')}, {one('torch_threads')} threads, batch {one('batch_size')}, "
+            f"n={one('examples')}")
+
+
+def cost_markdown(table: dict) -> list[str]:
+    """The inference-cost table as Markdown lines (none when no run recorded its cost)."""
+    entries = table.get("inference_cost", [])
+    if not entries:
+        return []
+    lines = ["## Inference cost", "",
+             "| approach / intermediate | target | score | p50 ms | p95 ms | inputs/s | tokens/s | runs | setup |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for e in entries:
+        lines.append(f"| {e['name']} | {e['target']} | {e['score']:.1f} | {e['latency_p50_ms']:.2f} | "
+                     f"{e['latency_p95_ms']:.2f} | {e['examples_per_s']:.1f} | {e['tokens_per_s']:.0f} | "
+                     f"{e['runs']} | {_setup(e)} |")
+    lines += ["", "Latency: one input at a time (p50/p95 over the timed sample); throughput: the same inputs "
+              "in length-sorted batches. Means over the runs (seeds) that measured it; numbers from "
+              "different setups are not comparable."]
+    if len({_setup(e) for e in entries}) > 1:
+        lines.append("**These rows were measured on different setups (see the last column).**")
+    return lines
+
+
+def cost_csv(table: dict) -> str:
+    """The inference-cost table as CSV (one line per row and target; setup values ';'-joined)."""
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(["approach", "intermediate", "target", "score", "runs", *COST_NUMBERS, *COST_SETUP])
+    for e in table.get("inference_cost", []):
+        writer.writerow([e["approach"], e["intermediate"], e["target"], f"{e['score']:.4f}", e["runs"],
+                         *(f"{e[name]:.4f}" for name in COST_NUMBERS),
+                         *(";".join(str(v) for v in e[name]) for name in COST_SETUP)])
+    return buf.getvalue()
+
+
 def _cell(c: dict | None) -> str:
     if c is None:
         return "–"
@@ -321,6 +395,9 @@ def to_markdown(table: dict) -> str:
         coverage += f"; {bench['title']}'s {', '.join(bench['missing'])} not included"
     lines.append(coverage + " (a row without every column has none).")
     lines += comparisons_markdown(table.get("comparisons") or comparisons(table), cols)
+    cost = cost_markdown(table)
+    if cost:
+        lines += ["", *cost]
     for task, by_row in table["per_language"].items():
         langs = sorted({lang for scores in by_row.values() for lang in scores})
         lines += ["", f"### {task}", "", "| approach / intermediate | " + " | ".join(langs) + " |",
@@ -385,7 +462,7 @@ def write_report(experiment_dir: str | Path, out_dir: str | Path | None = None) 
     out = Path(out_dir) if out_dir else Path(experiment_dir) / "report"
     out.mkdir(parents=True, exist_ok=True)
     for name, text in (("report.md", to_markdown(table)), ("report.csv", to_csv(table)),
-                       ("report.json", json.dumps(table, indent=2) + "\n")):
+                       ("inference_cost.csv", cost_csv(table)), ("report.json", json.dumps(table, indent=2) + "\n")):
         tmp = out / f".{name}.tmp"
         tmp.write_text(text, encoding="utf-8")
         os.replace(tmp, out / name)

@@ -36,7 +36,8 @@ import torch
 from xstilts.errors import ConfigError, DataError
 from xstilts.evaluation import xtreme_format
 from xstilts.evaluation.metrics import bucc, tatoeba
-from xstilts.families import pad_2d
+from xstilts.families import padded_inputs
+from xstilts.families.layout import layout
 from xstilts.tasks.base import LoadRequest, RetrievalExample, get_task
 from xstilts.tasks.languages import check_languages
 from xstilts.tasks.retrieval_tasks import read_split
@@ -100,7 +101,8 @@ def embed_sentences(
     non-padding position, <s> and </s> included, as in XTREME. Texts are embedded in batches of
     similar token length (longest first, so an out-of-memory error shows up at once) and the
     result is returned in the input order. Texts longer than `max_length` tokens are cut to
-    their first `max_length - 1` tokens plus </s> (counted in the log). Under DeepSpeed ZeRO-3
+    their first `max_length - 1` tokens plus </s> (or, for tokenizers that add no closing token,
+their first `max_length`; counted in the log). Under DeepSpeed ZeRO-3
     every rank must call this with the same texts.
     """
     num_layers = _encoder_config(encoder).num_hidden_layers
@@ -112,7 +114,9 @@ def embed_sentences(
     too_long = sum(len(x) > max_length for x in ids)
     if too_long:
         logger.warning("%d of %d sentences exceed %d tokens and are cut", too_long, len(ids), max_length)
-        ids = [x if len(x) <= max_length else x[: max_length - 1] + x[-1:] for x in ids]
+        # Keep the closing special token (</s>) where the tokenizer's template ends with one.
+        keep = 1 if not isinstance(layout(tokenizer).single[-1], str) else 0
+        ids = [x if len(x) <= max_length else x[: max_length - keep] + x[len(x) - keep :] for x in ids]
 
     order = np.argsort([-len(x) for x in ids], kind="stable")
     device = _encoder_device(encoder)
@@ -123,8 +127,8 @@ def embed_sentences(
         with torch.inference_mode():
             for start in range(0, len(order), batch_size):
                 rows = order[start : start + batch_size]
-                input_ids = pad_2d([ids[i] for i in rows], tokenizer.pad_token_id).to(device)
-                mask = (input_ids != tokenizer.pad_token_id).long()
+                batch = padded_inputs([ids[i] for i in rows], tokenizer.pad_token_id)
+                input_ids, mask = batch["input_ids"].to(device), batch["attention_mask"].to(device)
                 hidden = encoder(input_ids=input_ids, attention_mask=mask, output_hidden_states=True)
                 states = hidden.hidden_states[layer].float()
                 weights = mask.unsqueeze(-1).to(states.dtype)

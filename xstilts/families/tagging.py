@@ -2,7 +2,10 @@
 
 Words are tokenised together (`is_split_into_words=True`) and each word's tag is learned and
 predicted at its first sub-word only (the other sub-words get label -100), as in XTREME and
-BERT's NER recipe.
+BERT's NER recipe. Byte-level BPE tokenizers (decoder LLMs) would tokenise each word as if it
+began the text; every word after the first gets its leading space back, as in running text.
+With a causal decoder each word is tagged from its left context only, as transformers'
+decoder `*ForTokenClassification` models do.
 
 Long sentences are never cut: a sentence whose sub-words do not fit in `max_length` is split
 into overlapping windows of whole words (stride about half a window). Each word is *owned* by
@@ -12,7 +15,8 @@ is trained on once and predicted once.
 
 Two corner cases keep "one prediction per word" true:
 - a word that tokenises to no sub-word at all (an empty string, some control characters) is
-  represented by `<unk>`, as XTREME's `utils_tag.py` does;
+  represented by `<unk>`, as XTREME's `utils_tag.py` does (byte-level tokenizers have no
+  `<unk>`: such a word is represented by a space);
 - a single word longer than a whole window keeps its first sub-words only (its prediction
   comes from the first one anyway); such words are counted and logged.
 """
@@ -28,6 +32,8 @@ from torch import nn
 
 from xstilts.errors import ConfigError, DataError
 from xstilts.families import Family, HeadOutput, encoder_inputs, pad_2d
+from xstilts.families.layout import layout
+from xstilts.models.backbone import backbone_of
 from xstilts.tasks.base import TaggingExample, TaskSpec
 
 logger = logging.getLogger(__name__)
@@ -74,10 +80,11 @@ def label_ids(spec: TaskSpec, example: TaggingExample, index: dict[str, int]) ->
 
 
 def word_pieces(examples: Sequence[TaggingExample], tokenizer) -> list[list[list[int]]]:
-    """Sub-word ids per word per example; a word with no sub-word becomes [unk_token_id]."""
-    enc = tokenizer(
-        [list(e.tokens) for e in examples], is_split_into_words=True, add_special_tokens=False
-    )
+    """Sub-word ids per word per example; a word with no sub-word becomes `<unk>` (or a space)."""
+    words = [list(e.tokens) for e in examples]
+    if layout(tokenizer).space_before_words:
+        words = [w[:1] + [" " + t for t in w[1:]] for w in words]
+    enc = tokenizer(words, is_split_into_words=True, add_special_tokens=False)
     out = []
     for i, e in enumerate(examples):
         pieces: list[list[int]] = [[] for _ in e.tokens]
@@ -86,9 +93,15 @@ def word_pieces(examples: Sequence[TaggingExample], tokenizer) -> list[list[list
                 pieces[word].append(token_id)
         for p in pieces:
             if not p:
-                p.append(tokenizer.unk_token_id)
+                p.extend(_empty_word(tokenizer))
         out.append(pieces)
     return out
+
+
+def _empty_word(tokenizer) -> list[int]:
+    if tokenizer.unk_token_id is not None:
+        return [tokenizer.unk_token_id]
+    return tokenizer(" ", add_special_tokens=False)["input_ids"][:1] or [tokenizer.eos_token_id]
 
 
 def windows(lengths: Sequence[int], budget: int) -> list[tuple[int, int]]:
@@ -137,11 +150,11 @@ def featurize(
     window owns, IGNORE_INDEX elsewhere), `word_index` (that word's position in the sentence
     at the same places, -1 elsewhere), `example_index` and `length`.
     """
-    budget = max_length - tokenizer.num_special_tokens_to_add(pair=False)
+    template = layout(tokenizer)
+    budget = max_length - template.special_count()
     if budget < 1:
         raise ConfigError(f"max_length {max_length} leaves no room for words after special tokens")
-    # How many special tokens precede the words (1 for XLM-R's <s>): a marker id finds it.
-    offset = tokenizer.build_inputs_with_special_tokens([-1]).index(-1)
+    offset = template.prefix_length  # special tokens before the words (1 for XLM-R's <s>)
     index = label_index(spec)
     for example in examples:
         if not example.tokens:
@@ -165,7 +178,7 @@ def featurize(
                 ids.extend(pieces[i])
                 labels.extend([tags[i] if mine else IGNORE_INDEX] + [IGNORE_INDEX] * (len(pieces[i]) - 1))
                 word_index.extend([i if mine else -1] + [-1] * (len(pieces[i]) - 1))
-            input_ids = tokenizer.build_inputs_with_special_tokens(ids)
+            input_ids = template.build(ids)
             suffix = len(input_ids) - offset - len(ids)
             features.append({
                 "input_ids": input_ids,
@@ -213,8 +226,8 @@ class TaggingHead(nn.Module):
 
 def make_head(spec: TaskSpec, encoder) -> nn.Module:
     label_index(spec)  # a task whose labels come from its data must have them resolved
-    cfg = encoder.config
-    return TaggingHead(cfg.hidden_size, spec.num_labels, cfg.hidden_dropout_prob)
+    backbone = backbone_of(encoder.config)
+    return TaggingHead(backbone.hidden_size, spec.num_labels, backbone.dropout)
 
 
 def decode(

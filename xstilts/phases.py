@@ -20,6 +20,7 @@ from xstilts.evaluation import xtreme_format
 from xstilts.evaluation.metrics import summarise
 from xstilts.evaluation.zero_shot import EvalSet, evaluate_set
 from xstilts.models.encoder import load_tokenizer, resolve_model_path
+from xstilts.models.params import parameter_counts
 from xstilts.reporting.tensorboard import Board
 from xstilts.tasks.base import TaskSpec, get_task, split_task_names
 from xstilts.tasks.languages import check_languages
@@ -199,7 +200,7 @@ def run_target(cfg: RunConfig) -> Path:
     _save_config(cfg, run_dir, dist)
     board = Board(run_dir / "tb" if dist.is_main else None)
     state, engine = train(cfg, dist, run_dir, data, tokenizer, model_path, run_dir / "model", board)
-    results = zero_shot(cfg, spec, languages, engine, tokenizer, dist, run_dir, board)
+    results = zero_shot(cfg, spec, languages, engine, tokenizer, dist, run_dir, board, model_params(engine))
     board.hparams(_hparams(cfg), {"hparam/score": results["score"]})
     board.close()
     _done(run_dir, dist)
@@ -223,13 +224,21 @@ def run_evaluate(cfg: RunConfig) -> Path:
     engine, _ = build_engine(cfg, dist, str(model_dir), {spec.name: spec}, total_steps=1,
                              heads_from=model_dir, training=False)
     board = Board(run_dir / "tb" if dist.is_main else None)
-    zero_shot(cfg, spec, languages, engine, tokenizer, dist, run_dir, board)
+    zero_shot(cfg, spec, languages, engine, tokenizer, dist, run_dir, board, model_params(engine))
     board.close()
     return run_dir
 
 
+def model_params(engine) -> dict[str, int]:
+    """Parameter counts of the trained model (backbone + heads) of a DeepSpeed engine.
+
+    Under ZeRO-3 each rank holds shards; the counts come from the full sizes DeepSpeed records.
+    """
+    return parameter_counts(engine.module.encoder, engine.module.heads)
+
+
 def zero_shot(cfg: RunConfig, spec: TaskSpec, languages, engine, tokenizer, dist: Dist,
-              run_dir: Path, board: Board) -> dict:
+              run_dir: Path, board: Board, params: dict[str, int]) -> dict:
     """Evaluate every language; write predictions, gold files, scalars and results.json."""
     per_lang = {}
     for lang in languages:
@@ -246,19 +255,20 @@ def zero_shot(cfg: RunConfig, spec: TaskSpec, languages, engine, tokenizer, dist
                 board.scalar(f"eval/{spec.name}/{lang}/{metric}", value, 0)
             print(f"{spec.name} {lang}: " + ", ".join(f"{k}={v:.2f}" for k, v in result.metrics.items()),
                   flush=True)
-    results = _results(cfg, spec, per_lang)
+    results = _results(cfg, spec, per_lang, params)
     if dist.is_main:
         _write_results(results, run_dir, board)
     dist.barrier()
     return results
 
 
-def _results(cfg: RunConfig, spec: TaskSpec, per_lang: dict) -> dict:
-    """The results.json record: per-language metrics, their mean, and the XTREME task score."""
+def _results(cfg: RunConfig, spec: TaskSpec, per_lang: dict, params: dict[str, int]) -> dict:
+    """The results.json record: per-language metrics, their mean, the XTREME task score, and the
+    parameter counts of the model that was scored (see xstilts.models.params)."""
     average, score = summarise(spec.xtreme_id, per_lang)
     return {
         "task": spec.name, "approach": cfg.approach, "intermediate": intermediate_name(cfg),
-        "seed": cfg.seed, "metrics": per_lang, "average": average, "score": score,
+        "seed": cfg.seed, "metrics": per_lang, "average": average, "score": score, "params": params,
     }
 
 
@@ -291,7 +301,7 @@ def retrieval(cfg: RunConfig, spec: TaskSpec, languages, model_path: str, dist: 
         for lang, metrics in per_lang.items():
             for metric, value in metrics.items():
                 board.scalar(f"eval/{spec.name}/{lang}/{metric}", value, 0)
-        results = _results(cfg, spec, per_lang)
+        results = _results(cfg, spec, per_lang, parameter_counts(encoder))
         _write_results(results, run_dir, board)
         board.hparams(_hparams(cfg), {"hparam/score": results["score"]})
         board.close()

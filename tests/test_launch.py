@@ -138,3 +138,28 @@ def test_zero2_killed_run_resumes_then_target(tiny_model_dir, mnli_fixture_dir, 
 
     run_phase("target", args + ["train.max_steps=20", "train.eval_every=10"], tmp_path / "cache")
     check_target_run(inter / "xnli" / "seed1", "english", "mnli")
+
+
+@pytest.mark.slow
+def test_zero3_cpu_offload_on_two_ranks_counts_the_whole_model(tiny_model_dir, mnli_fixture_dir, tmp_path):
+    """ds_configs/zero3_offload.json (parameters and optimizer states in CPU memory) trains on two
+    ranks, and results.json counts the whole model although each rank holds half of it."""
+    from xstilts.models.encoder import load_encoder
+    from xstilts.models.multitask import MultiTaskModel
+    from xstilts.models.params import parameter_counts
+    from xstilts.tasks.base import get_task
+
+    args = common_args(tiny_model_dir, mnli_fixture_dir, tmp_path / "runs", "zero3_offload", "offload")
+    # From the random tiny model (approach none): enough steps to learn the fixture's cue words.
+    steps = ["approach=none", "train.max_steps=80", "train.eval_every=40", "train.micro_batch_size=8",
+             "train.learning_rate=3e-3", "train.log_every=10"]
+    run_phase("target", args + steps, tmp_path / "cache")
+    run = tmp_path / "runs" / "offload" / "none" / "none" / "xnli" / "seed1"
+    results = check_target_run(run, "none", "none")
+    check_loss_falls(run / "tb")
+    assert results["metrics"]["en"]["accuracy"] > 60, results["metrics"]  # chance: 33
+    zero = json.loads((run / "ds_config.json").read_text())["zero_optimization"]
+    assert zero["stage"] == 3
+    assert zero["offload_param"]["device"] == zero["offload_optimizer"]["device"] == "cpu"
+    whole = MultiTaskModel(load_encoder(str(tiny_model_dir)), {"xnli": get_task("xnli")})
+    assert results["params"] == parameter_counts(whole.encoder, whole.heads)

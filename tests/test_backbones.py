@@ -280,3 +280,15 @@ def test_hub_sized_configs_match_the_published_sizes():
         assert counts["total"] / 1e6 == pytest.approx(total, rel=0.02), hub_id
         if non_embedding:
             assert counts["non_embedding"] / 1e6 == pytest.approx(non_embedding, rel=0.02), hub_id
+
+
+def test_mlm_approach_refuses_a_decoder_before_reading_the_corpus(tmp_path):
+    from xstilts.approaches import build_mlm
+    from xstilts.config import load_config
+
+    path = save_tiny_model(tmp_path / "qwen2", architecture="qwen2")
+    (tmp_path / "empty").mkdir()  # a corpus folder without texts: reading it would fail
+    cfg = load_config([f"model.name_or_path={path}", "approach=mlm", "intermediate=mnli",
+                       f"approach_args.mlm_corpus={tmp_path / 'empty'}"])
+    with pytest.raises(ConfigError, match="approach=mlm .* causal decoder \\(qwen2\\)"):
+        build_mlm(cfg, {}, None, None)

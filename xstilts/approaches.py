@@ -144,6 +144,22 @@ def mlm_token_counts(features, num_special: int) -> dict[str, int]:
     return counts
 
 
+def _require_masked_lm(cfg: "RunConfig") -> None:
+    """Refuse a causal decoder before the corpus is read and tokenised (the MLM head would)."""
+    from transformers import AutoConfig
+
+    from xstilts.models.backbone import backbone_kind
+    from xstilts.models.encoder import resolve_model_path
+
+    config = AutoConfig.from_pretrained(resolve_model_path(cfg.model.name_or_path), revision=cfg.model.revision,
+                                        trust_remote_code=cfg.model.trust_remote_code)
+    if not backbone_kind(config).masked_lm:
+        raise ConfigError(
+            f"approach=mlm adds masked language modelling, which needs a bidirectional encoder; "
+            f"model.name_or_path={cfg.model.name_or_path} is a causal decoder ({config.model_type})"
+        )
+
+
 def build_mlm(cfg: "RunConfig", specs: dict, tokenizer, dist: "Dist") -> ApproachData:
     """English intermediate task(s) plus the MLM task, which gets `mlm_share` of the steps.
 
@@ -154,6 +170,7 @@ def build_mlm(cfg: "RunConfig", specs: dict, tokenizer, dist: "Dist") -> Approac
     from xstilts.engine.trainer import PhaseData
     from xstilts.tasks.base import LoadRequest
 
+    _require_masked_lm(cfg)
     english = build_english(cfg, specs, tokenizer, dist).data
     spec = mlm_spec(cfg)
     corpus = cfg.approach_args.mlm_corpus

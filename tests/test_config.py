@@ -364,6 +364,17 @@ def test_nvme_offload_needs_a_writable_folder_before_anything_runs(tmp_path):
     assert load_config(["train.deepspeed_config=ds_configs/zero3.json"]).train.nvme_path is None
 
 
+def test_nvme_offload_without_async_io_says_how_to_get_it(monkeypatch):
+    from deepspeed.accelerator import get_accelerator
+
+    from xstilts.engine.trainer import require_async_io
+
+    builder = type(get_accelerator().create_op_builder("AsyncIOBuilder"))
+    monkeypatch.setattr(builder, "is_compatible", lambda self, verbose=False: False)
+    with pytest.raises(ConfigError, match="zero3_nvme.json offloads to NVMe.*apt-get install libaio-dev"):
+        require_async_io("ds_configs/zero3_nvme.json")
+
+
 def test_leftover_auto_is_an_error():
     ds = load_ds_config("ds_configs/zero2.json")
     ds["zero_optimization"]["allgather_bucket_size"] = "auto"

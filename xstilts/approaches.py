@@ -168,6 +168,7 @@ def build_mlm(cfg: "RunConfig", specs: dict, tokenizer, dist: "Dist") -> Approac
     validation set here: model selection stays on the English dev sets, as for `english`.
     """
     from xstilts.engine.trainer import PhaseData
+    from xstilts.families.layout import layout
     from xstilts.tasks.base import LoadRequest
 
     _require_masked_lm(cfg)
@@ -177,7 +178,7 @@ def build_mlm(cfg: "RunConfig", specs: dict, tokenizer, dist: "Dist") -> Approac
     texts = spec.loader(spec, LoadRequest("train", None, None if corpus == "hub" else corpus,
                                           cfg.data.max_train_examples))
     features = _features(cfg, spec, texts, tokenizer, dist)
-    counts = mlm_token_counts(features, tokenizer.num_special_tokens_to_add(pair=False))
+    counts = mlm_token_counts(features, layout(tokenizer).special_count())
     if dist.is_main:
         print("mlm corpus: " + ", ".join(f"{lang} {n:,} tokens" for lang, n in sorted(counts.items())),
               flush=True)

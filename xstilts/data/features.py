@@ -18,7 +18,9 @@ from typing import Any, Callable
 from xstilts.families import get_family
 from xstilts.tasks.base import LoadRequest, TaskSpec
 
-FEATURE_VERSION = 1  # bump when a featuriser changes what it writes
+# Bump when a featuriser changes what it writes. 2: tokenizers whose pair template does not
+# separate the texts get a separator; byte-level tokenizers tag words with their leading space.
+FEATURE_VERSION = 2
 
 
 def cache_root(configured: str | None) -> Path:

@@ -26,7 +26,7 @@ from xstilts.config import (
 )
 from xstilts.errors import ConfigError
 
-DS_CONFIGS = ["zero0", "zero1", "zero2", "zero3", "zero3_offload"]
+DS_CONFIGS = ["zero0", "zero1", "zero2", "zero3", "zero3_offload", "zero3_nvme"]
 
 
 def leaf_keys(d: dict, prefix: str = "") -> list[str]:
@@ -282,15 +282,16 @@ def test_every_shipped_ds_config_is_listed():
 
 @pytest.mark.parametrize("name", DS_CONFIGS)
 @pytest.mark.parametrize("precision", ["fp32", "bf16", "fp16"])
-def test_fill_ds_config(name, precision):
+def test_fill_ds_config(name, precision, tmp_path):
     raw = load_ds_config(f"ds_configs/{name}.json")
     before = json.dumps(raw, sort_keys=True)
     assert "auto" in before
     train = TrainArgs(
         micro_batch_size=2, gradient_accumulation_steps=3, learning_rate=3e-5, weight_decay=0.05,
         adam_betas=[0.9, 0.98], adam_eps=1e-6, warmup_ratio=0.25, max_grad_norm=0.5, precision=precision,
+        nvme_path=str(tmp_path),
     )
-    ds = fill_ds_config(raw, train, world_size=4, total_steps=200, hidden_size=32)
+    ds = fill_ds_config(raw, train, world_size=4, total_steps=200, hidden_size=32, largest_param=1001)
     assert json.dumps(raw, sort_keys=True) == before  # the input is not modified
     assert "auto" not in json.dumps(ds)
     assert (ds["train_batch_size"], ds["train_micro_batch_size_per_gpu"], ds["gradient_accumulation_steps"]) == (24, 2, 3)
@@ -309,6 +310,9 @@ def test_fill_ds_config(name, precision):
     if zero["stage"] == 3:
         assert zero["stage3_prefetch_bucket_size"] == int(0.9 * 32 * 32)
         assert zero["stage3_param_persistence_threshold"] == 320
+    if name == "zero3_nvme":
+        assert zero["offload_param"]["nvme_path"] == zero["offload_optimizer"]["nvme_path"] == str(tmp_path)
+        assert zero["offload_param"]["buffer_size"] == 251  # the largest parameter's partition on 4 ranks
 
 
 def test_short_runs_still_have_a_decay_step():
@@ -318,19 +322,58 @@ def test_short_runs_still_have_a_decay_step():
 
 
 @pytest.mark.parametrize("world", [1, 2, 4])
-@pytest.mark.parametrize("name", ["zero1", "zero3_offload"])
-def test_deepspeed_accepts_filled_config(name, world, monkeypatch):
-    """DeepSpeed's own config parser checks the batch arithmetic for the given world size."""
+@pytest.mark.parametrize("name", ["zero1", "zero3_offload", "zero3_nvme"])
+def test_deepspeed_accepts_filled_config(name, world, monkeypatch, tmp_path):
+    """DeepSpeed's own config parser checks the batch arithmetic for the given world size (and,
+    for the offload configs, every offload field's name and type)."""
     import deepspeed.runtime.config as ds_config
 
     monkeypatch.setattr(ds_config.dist, "get_rank", lambda *a, **k: 0)
     mpu = SimpleNamespace(get_data_parallel_world_size=lambda: world)
-    train = TrainArgs(micro_batch_size=2, train_batch_size=16)
-    filled = fill_ds_config(load_ds_config(f"ds_configs/{name}.json"), train, world, 100, 64)
+    train = TrainArgs(micro_batch_size=2, train_batch_size=16, nvme_path=str(tmp_path))
+    filled = fill_ds_config(load_ds_config(f"ds_configs/{name}.json"), train, world, 100, 64, largest_param=10**6)
     parsed = ds_config.DeepSpeedConfig(filled, mpu=mpu)
     assert (parsed.train_batch_size, parsed.train_micro_batch_size_per_gpu) == (16, 2)
     assert parsed.gradient_accumulation_steps == 16 // (2 * world)
     assert parsed.zero_optimization_stage == int(name[4])
+    offload = parsed.zero_config.offload_param
+    if name == "zero3_nvme":
+        assert offload.device == "nvme" and str(offload.nvme_path) == str(tmp_path)
+        assert offload.buffer_size == -(-10**6 // world)
+        assert parsed.zero_config.offload_optimizer.device == "nvme"
+        assert parsed.aio_config["queue_depth"] == 8
+    elif name == "zero3_offload":
+        assert offload.device == "cpu" and parsed.zero_config.offload_optimizer.device == "cpu"
+
+
+def test_nvme_offload_needs_a_writable_folder_before_anything_runs(tmp_path):
+    nvme = ["train.deepspeed_config=ds_configs/zero3_nvme.json"]
+    with pytest.raises(ConfigError, match=r"nvme_path is \"auto\" but train.nvme_path is not set"):
+        load_config(nvme)
+    with pytest.raises(ConfigError, match=r"train.nvme_path=.*missing: no such folder"):
+        load_config(nvme + [f"train.nvme_path={tmp_path / 'missing'}"])
+    with pytest.raises(ConfigError, match=r"train.nvme_path=/sys: cannot write there"):
+        load_config(nvme + ["train.nvme_path=/sys"])
+    assert load_config(nvme + [f"train.nvme_path={tmp_path}"]).train.nvme_path == str(tmp_path)
+    assert not list(tmp_path.iterdir())  # the write test leaves nothing behind
+    # A path written into the file itself is checked too, and the option is not needed then.
+    ds = load_ds_config("ds_configs/zero3_nvme.json")
+    ds["zero_optimization"]["offload_param"]["nvme_path"] = str(tmp_path / "nope")
+    with pytest.raises(ConfigError, match=r"offload_param.nvme_path=.*nope: no such folder"):
+        fill_ds_config(ds, TrainArgs(nvme_path=str(tmp_path)), 1, 10, 32, largest_param=10)
+    # The other configs ignore the option.
+    assert load_config(["train.deepspeed_config=ds_configs/zero3.json"]).train.nvme_path is None
+
+
+def test_nvme_offload_without_async_io_says_how_to_get_it(monkeypatch):
+    from deepspeed.accelerator import get_accelerator
+
+    from xstilts.engine.trainer import require_async_io
+
+    builder = type(get_accelerator().create_op_builder("AsyncIOBuilder"))
+    monkeypatch.setattr(builder, "is_compatible", lambda self, verbose=False: False)
+    with pytest.raises(ConfigError, match="zero3_nvme.json offloads to NVMe.*apt-get install libaio-dev"):
+        require_async_io("ds_configs/zero3_nvme.json")
 
 
 def test_leftover_auto_is_an_error():

@@ -19,6 +19,7 @@ from xstilts.evaluation.efficiency import Settings, draw_sample, inference_dtype
 from xstilts.evaluation.retrieval import sentence_ids
 from xstilts.families import get_family
 from xstilts.models.multitask import MultiTaskModel
+from xstilts.models.params import parameter_counts
 from xstilts.models.tiny import tiny_encoder, tiny_tokenizer
 from xstilts.tasks.base import TaggingExample, get_task
 
@@ -190,7 +191,8 @@ def test_zero_shot_writes_the_record_into_results_json(tokenizer, mnli_fixture_d
     export_model(model, tokenizer, tmp_path / "model", True)
     board = Board(tmp_path / "tb")
     dist = Dist(rank=0, local_rank=0, world_size=1, device=CPU)
-    phases.zero_shot(cfg, spec, ["en", "de"], model, tokenizer, dist, tmp_path, board, tmp_path / "model")
+    phases.zero_shot(cfg, spec, ["en", "de"], model, tokenizer, dist, tmp_path, board, tmp_path / "model",
+                     parameter_counts(model.encoder, model.heads))
     board.close()
 
     record = json.loads((tmp_path / "results.json").read_text())["efficiency"]
@@ -205,7 +207,8 @@ def test_zero_shot_writes_the_record_into_results_json(tokenizer, mnli_fixture_d
         assert tags[f"efficiency/xnli/{name}"] == [(0, pytest.approx(record[section][key], rel=1e-6))]
 
     cfg.eval.efficiency = False
-    phases.zero_shot(cfg, spec, ["en"], model, tokenizer, dist, tmp_path, Board(None), tmp_path / "model")
+    phases.zero_shot(cfg, spec, ["en"], model, tokenizer, dist, tmp_path, Board(None), tmp_path / "model",
+                     parameter_counts(model.encoder, model.heads))
     assert "efficiency" not in json.loads((tmp_path / "results.json").read_text())
 
 

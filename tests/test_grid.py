@@ -120,7 +120,14 @@ def test_shipped_grids_load(tmp_path, monkeypatch):
 def test_plan_compute_estimates(tmp_path):
     paper = load_grid(REPO / "configs" / "grids" / "paper.yaml", [f"output_root={tmp_path}"])
     params = encoder_params("FacebookAI/xlm-roberta-large")
-    assert params == 24 * (4 * 1024**2 + 2 * 1024 * 4096 + 4096 + 9 * 1024)  # ~302M non-embedding
+    # Per layer: attention q,k,v,o (4h^2+4h), feed-forward (2*h*ff+ff+h), two LayerNorms (4h);
+    # plus the embeddings' LayerNorm (2h). ~302M non-embedding.
+    assert params == 24 * (4 * 1024**2 + 2 * 1024 * 4096 + 4096 + 9 * 1024) + 2 * 1024
+    # Architectures beyond XLM-R's: pre-LN XLM-R XL, grouped-query attention with a gated MLP.
+    h, ff = 2560, 10240
+    assert encoder_params("facebook/xlm-roberta-xl") == 36 * (4 * h * h + 2 * h * ff + ff + 9 * h) + 2 * h
+    h, ff, kv = 2048, 8192, 8 * 64  # Llama 3.2 1B: 8 key/value heads of 64, SwiGLU, RMSNorm
+    assert encoder_params("meta-llama/Llama-3.2-1B") == 16 * (2 * h * h + 2 * h * kv + 3 * h * ff + 2 * h) + h
     mnli = next(c for c in paper.cells if c.name == "english/mnli")
     c = cell_compute(mnli)
     assert c["train_tokens"] == 392_702 * 2 * 64  # train size x 2 epochs x 64 tokens (pair task)

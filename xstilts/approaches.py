@@ -144,6 +144,22 @@ def mlm_token_counts(features, num_special: int) -> dict[str, int]:
     return counts
 
 
+def _require_masked_lm(cfg: "RunConfig") -> None:
+    """Refuse a causal decoder before the corpus is read and tokenised (the MLM head would)."""
+    from transformers import AutoConfig
+
+    from xstilts.models.backbone import backbone_kind
+    from xstilts.models.encoder import resolve_model_path
+
+    config = AutoConfig.from_pretrained(resolve_model_path(cfg.model.name_or_path), revision=cfg.model.revision,
+                                        trust_remote_code=cfg.model.trust_remote_code)
+    if not backbone_kind(config).masked_lm:
+        raise ConfigError(
+            f"approach=mlm adds masked language modelling, which needs a bidirectional encoder; "
+            f"model.name_or_path={cfg.model.name_or_path} is a causal decoder ({config.model_type})"
+        )
+
+
 def build_mlm(cfg: "RunConfig", specs: dict, tokenizer, dist: "Dist") -> ApproachData:
     """English intermediate task(s) plus the MLM task, which gets `mlm_share` of the steps.
 
@@ -152,15 +168,17 @@ def build_mlm(cfg: "RunConfig", specs: dict, tokenizer, dist: "Dist") -> Approac
     validation set here: model selection stays on the English dev sets, as for `english`.
     """
     from xstilts.engine.trainer import PhaseData
+    from xstilts.families.layout import layout
     from xstilts.tasks.base import LoadRequest
 
+    _require_masked_lm(cfg)
     english = build_english(cfg, specs, tokenizer, dist).data
     spec = mlm_spec(cfg)
     corpus = cfg.approach_args.mlm_corpus
     texts = spec.loader(spec, LoadRequest("train", None, None if corpus == "hub" else corpus,
                                           cfg.data.max_train_examples))
     features = _features(cfg, spec, texts, tokenizer, dist)
-    counts = mlm_token_counts(features, tokenizer.num_special_tokens_to_add(pair=False))
+    counts = mlm_token_counts(features, layout(tokenizer).special_count())
     if dist.is_main:
         print("mlm corpus: " + ", ".join(f"{lang} {n:,} tokens" for lang, n in sorted(counts.items())),
               flush=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import tempfile
 import types
 import typing
 from dataclasses import dataclass, field
@@ -97,7 +98,17 @@ class TrainArgs:
     )
     max_grad_norm: float = _f(1.0, "Gradient clipping by global norm (0 disables).")
     precision: str = _f("fp32", "fp32, bf16 (A100/H100) or fp16 (loss-scaled).")
-    deepspeed_config: str = _f("ds_configs/zero2.json", "DeepSpeed JSON with 'auto' values to fill.")
+    deepspeed_config: str = _f(
+        "ds_configs/zero2.json",
+        "DeepSpeed JSON with 'auto' values to fill: zero0-3, zero3_offload (parameters and optimizer "
+        "in CPU memory) or zero3_nvme (on an NVMe drive; set train.nvme_path).",
+    )
+    nvme_path: str | None = _f(
+        None,
+        "ZeRO-Infinity (ds_configs/zero3_nvme.json): an existing, writable folder on a fast local NVMe "
+        "drive, the same path on every node; parameters and optimizer states are swapped to files "
+        "under it. Fills the config's \"nvme_path\": \"auto\". Needs DeepSpeed's async_io op (libaio-dev).",
+    )
     eval_every: int = _f(500, "Validate (and checkpoint) every N optimizer steps; the best one is kept.")
     max_checkpoints: int = _f(2, "Keep the newest N DeepSpeed checkpoints (plus the best).")
     log_every: int = _f(10, "Write train/loss and train/lr to TensorBoard every N steps.")
@@ -407,6 +418,9 @@ def validate(cfg: RunConfig) -> None:
             raise ConfigError(f"eval.{key} must be >= {minimum}, got {getattr(cfg.eval, key)}")
     if cfg.model.max_seq_length < 8:
         raise ConfigError(f"model.max_seq_length must be >= 8, got {cfg.model.max_seq_length}")
+    ds_path = _ds_config_path(cfg.train.deepspeed_config)
+    if ds_path.is_file():  # a missing file is reported where it is read (load_ds_config)
+        check_nvme_offload(load_ds_config(str(ds_path)), cfg.train.nvme_path, str(ds_path))
 
 
 def to_dict(cfg: Any) -> dict[str, Any]:
@@ -469,14 +483,64 @@ def effective_learning_rate(train: TrainArgs, global_batch: int) -> float:
     return train.learning_rate * (ratio if train.lr_scaling == "linear" else ratio ** 0.5)
 
 
+NVME_SECTIONS = ("offload_param", "offload_optimizer")
+
+
+def nvme_offload(ds: dict[str, Any]) -> dict[str, Any]:
+    """{section: its nvme_path as written} for every ZeRO offload section on the NVMe device."""
+    zero = ds.get("zero_optimization") or {}
+    return {
+        s: zero[s].get("nvme_path")
+        for s in NVME_SECTIONS
+        if isinstance(zero.get(s), dict) and zero[s].get("device") == "nvme"
+    }
+
+
+def check_nvme_offload(ds: dict[str, Any], nvme_path: str | None, source: str) -> None:
+    """Every NVMe offload section must swap to an existing, writable folder.
+
+    `"auto"` stands for `nvme_path` (train.nvme_path). Checked where it runs: on every rank,
+    so each node's own drive is checked.
+    """
+    for section, path in nvme_offload(ds).items():
+        where = f"{source}: zero_optimization.{section}.nvme_path"
+        if path == "auto":
+            if not nvme_path:
+                raise ConfigError(
+                    f"{where} is \"auto\" but train.nvme_path is not set: ZeRO-Infinity swaps to files on a "
+                    "local NVMe drive; set train.nvme_path=/path/to/a/folder/on/nvme (same path on every node)"
+                )
+            path, where = nvme_path, "train.nvme_path"
+        if not path:
+            raise ConfigError(f"{where} is not set: offloading to NVMe needs the folder to swap to")
+        folder = Path(path)
+        if not folder.is_dir():
+            raise ConfigError(f"{where}={path}: no such folder (create it on the NVMe drive first)")
+        try:
+            with tempfile.NamedTemporaryFile(dir=folder, prefix=".xstilts-write-test-"):
+                pass
+        except OSError as err:
+            raise ConfigError(f"{where}={path}: cannot write there ({err.strerror or err})") from None
+
+
 def fill_ds_config(
-    ds: dict[str, Any], train: TrainArgs, world_size: int, total_steps: int, hidden_size: int
+    ds: dict[str, Any],
+    train: TrainArgs,
+    world_size: int,
+    total_steps: int,
+    hidden_size: int,
+    largest_param: int | None = None,
 ) -> dict[str, Any]:
     """A copy of a DeepSpeed config with every "auto" replaced from the run config.
 
     Values the file sets explicitly must agree with the run config where both describe the same
     thing (batch sizes): a silent disagreement would train with other settings than printed.
+    NVMe offload: `nvme_path` comes from train.nvme_path, and the parameter swap buffers'
+    `buffer_size` from `largest_param` (elements of the model's largest parameter): DeepSpeed
+    swaps each rank's partition of a parameter through one buffer, so a buffer must hold the
+    largest partition (the default 1e8 elements is less than XLM-R Large's embedding matrix).
     """
+    check_nvme_offload(ds, train.nvme_path, "DeepSpeed config")
     total, micro, accum = resolve_batch(train, world_size)
     lr = effective_learning_rate(train, total)
     # DeepSpeed's WarmupDecayLR refuses 0 warmup steps (short runs, warmup_ratio 0): use at least 1.
@@ -501,7 +565,11 @@ def fill_ds_config(
         "zero_optimization.reduce_bucket_size": hidden_size * hidden_size,
         "zero_optimization.stage3_prefetch_bucket_size": int(0.9 * hidden_size * hidden_size),
         "zero_optimization.stage3_param_persistence_threshold": 10 * hidden_size,
+        "zero_optimization.offload_param.nvme_path": train.nvme_path,
+        "zero_optimization.offload_optimizer.nvme_path": train.nvme_path,
     }
+    if largest_param is not None:
+        fills["zero_optimization.offload_param.buffer_size"] = -(-largest_param // world_size)
     out = json.loads(json.dumps(ds))
     for dotted, value in fills.items():
         node, parts = out, dotted.split(".")
@@ -540,11 +608,14 @@ def _has_cuda() -> bool:
     return torch.cuda.is_available()
 
 
+def _ds_config_path(path: str) -> Path:
+    p = Path(path)
+    return REPO_ROOT / p if not p.is_file() and (REPO_ROOT / p).is_file() else p
+
+
 def load_ds_config(path: str) -> dict[str, Any]:
     """Read a DeepSpeed JSON config (path relative to the cwd or the repository)."""
-    p = Path(path)
-    if not p.is_file() and (REPO_ROOT / p).is_file():
-        p = REPO_ROOT / p
+    p = _ds_config_path(path)
     if not p.is_file():
         raise ConfigError(f"train.deepspeed_config: {path} not found (see ds_configs/)")
     try:

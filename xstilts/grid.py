@@ -32,8 +32,8 @@ compute without running anything.
 
 from __future__ import annotations
 
+import functools
 import gc
-import json
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -466,32 +466,80 @@ MEAN_TOKENS = {"pair_classification": 64, "multiple_choice": 96, "tagging": 48, 
 # Approximate XTREME / XTREME-R test examples per language (used for the evaluation cost).
 EVAL_PER_LANGUAGE = {"xnli": 5010, "pawsx": 2000, "udpos": 1500, "panx": 10000, "xquad": 1190,
                      "mlqa": 6000, "tydiqa": 560, "bucc2018": 20000, "tatoeba": 1000, "xcopa": 500}
-# Transformer shapes (layers, hidden, feed-forward) of encoders whose config may not be local.
-KNOWN_SHAPES = {
-    "FacebookAI/xlm-roberta-large": (24, 1024, 4096), "xlm-roberta-large": (24, 1024, 4096),
-    "FacebookAI/xlm-roberta-base": (12, 768, 3072), "xlm-roberta-base": (12, 768, 3072),
-    "embedded": (12, 384, 1536),  # multilingual-e5-small
+# The shape-defining fields of the Hub configs (config.json) of backbones users name, so that the
+# plan needs no download. Anything else transformers can build is read from a local folder or
+# the local Hugging Face cache instead.
+_XLMR = dict(model_type="xlm-roberta", vocab_size=250002, max_position_embeddings=514, type_vocab_size=1)
+_XLMR_XL = dict(model_type="xlm-roberta-xl", vocab_size=250880, max_position_embeddings=514, type_vocab_size=1,
+                num_attention_heads=32)
+_XLMR_BASE = dict(_XLMR, hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072)
+_XLMR_LARGE = dict(_XLMR, hidden_size=1024, num_hidden_layers=24, num_attention_heads=16, intermediate_size=4096)
+_QWEN25 = dict(model_type="qwen2", vocab_size=151936, max_position_embeddings=32768)
+KNOWN_SHAPES: dict[str, dict] = {
+    "FacebookAI/xlm-roberta-base": _XLMR_BASE, "xlm-roberta-base": _XLMR_BASE,
+    "FacebookAI/xlm-roberta-large": _XLMR_LARGE, "xlm-roberta-large": _XLMR_LARGE,
+    "facebook/xlm-roberta-xl": dict(_XLMR_XL, hidden_size=2560, num_hidden_layers=36, intermediate_size=10240),
+    "facebook/xlm-roberta-xxl": dict(_XLMR_XL, hidden_size=4096, num_hidden_layers=48, intermediate_size=16384),
+    "microsoft/mdeberta-v3-base": dict(
+        model_type="deberta-v2", vocab_size=251000, hidden_size=768, num_hidden_layers=12,
+        num_attention_heads=12, intermediate_size=3072, max_position_embeddings=512, type_vocab_size=0,
+        relative_attention=True, position_buckets=256, max_relative_positions=-1, pos_att_type=["p2c", "c2p"],
+        norm_rel_ebd="layer_norm", share_att_key=True, position_biased_input=False),
+    "embedded": dict(_XLMR, vocab_size=250037, hidden_size=384, num_hidden_layers=12, num_attention_heads=12,
+                     intermediate_size=1536, type_vocab_size=2),  # multilingual-e5-small
+    "Qwen/Qwen2.5-0.5B": dict(_QWEN25, hidden_size=896, num_hidden_layers=24, num_attention_heads=14,
+                              num_key_value_heads=2, intermediate_size=4864, tie_word_embeddings=True),
+    "Qwen/Qwen2.5-1.5B": dict(_QWEN25, hidden_size=1536, num_hidden_layers=28, num_attention_heads=12,
+                              num_key_value_heads=2, intermediate_size=8960, tie_word_embeddings=True),
+    "Qwen/Qwen2.5-7B": dict(_QWEN25, vocab_size=152064, max_position_embeddings=131072, hidden_size=3584,
+                            num_hidden_layers=28, num_attention_heads=28, num_key_value_heads=4,
+                            intermediate_size=18944, tie_word_embeddings=False),
+    "meta-llama/Llama-3.2-1B": dict(model_type="llama", vocab_size=128256, hidden_size=2048, num_hidden_layers=16,
+                                    num_attention_heads=32, num_key_value_heads=8, intermediate_size=8192,
+                                    max_position_embeddings=131072, tie_word_embeddings=True),
+    "meta-llama/Llama-3.1-8B": dict(model_type="llama", vocab_size=128256, hidden_size=4096, num_hidden_layers=32,
+                                    num_attention_heads=32, num_key_value_heads=8, intermediate_size=14336,
+                                    max_position_embeddings=131072, tie_word_embeddings=False),
+    "google/gemma-2-2b": dict(model_type="gemma2", vocab_size=256000, hidden_size=2304, num_hidden_layers=26,
+                              num_attention_heads=8, num_key_value_heads=4, head_dim=256, intermediate_size=9216,
+                              max_position_embeddings=8192),
 }
 
 
-def encoder_params(name_or_path: str) -> int:
-    """Non-embedding parameters of the encoder (the matmul weights every token passes through).
+def known_config(name: str):
+    """The transformers config of a KNOWN_SHAPES entry."""
+    from transformers import AutoConfig
 
-    Read from a local config.json when there is one, else from KNOWN_SHAPES. Embedding lookups
-    cost no multiply-adds, so they are left out, as in Kaplan et al.'s 6ND rule.
+    fields = dict(KNOWN_SHAPES[name])
+    return AutoConfig.for_model(fields.pop("model_type"), **fields)
+
+
+def _model_config(name_or_path: str):
+    """The config of a local folder, a KNOWN_SHAPES id, or a Hub id in the local cache."""
+    from transformers import AutoConfig
+
+    if (Path(name_or_path) / "config.json").is_file():
+        return AutoConfig.from_pretrained(name_or_path)
+    if name_or_path in KNOWN_SHAPES:
+        return known_config(name_or_path)
+    try:
+        return AutoConfig.from_pretrained(name_or_path, local_files_only=True)
+    except (OSError, ValueError):
+        raise ConfigError(f"plan: no config.json for model {name_or_path!r}, not in the local Hugging Face "
+                          f"cache and no known shape; known: {', '.join(KNOWN_SHAPES)} or a local folder") from None
+
+
+@functools.lru_cache(maxsize=64)
+def encoder_params(name_or_path: str) -> int:
+    """Non-embedding parameters of the backbone (the weights every token passes through).
+
+    Counted exactly from the model's config on the meta device (any architecture: grouped-query
+    attention, gated MLPs, relative positions). Embedding lookups cost no multiply-adds, so they
+    are left out, as in Kaplan et al.'s 6ND rule.
     """
-    config = Path(name_or_path) / "config.json"
-    if config.is_file():
-        c = json.loads(config.read_text(encoding="utf-8"))
-        shape = (c["num_hidden_layers"], c["hidden_size"], c["intermediate_size"])
-    elif name_or_path in KNOWN_SHAPES:
-        shape = KNOWN_SHAPES[name_or_path]
-    else:
-        raise ConfigError(f"plan: no config.json for model {name_or_path!r} and no known shape; "
-                          f"known: {', '.join(KNOWN_SHAPES)} or a local folder")
-    layers, h, ff = shape
-    # Attention q,k,v,o (4h^2+4h), feed-forward (2*h*ff+ff+h), two LayerNorms (4h).
-    return layers * (4 * h * h + 2 * h * ff + ff + 9 * h)
+    from xstilts.models.params import config_parameter_counts
+
+    return config_parameter_counts(_model_config(name_or_path))["non_embedding"]
 
 
 def _tokens_per_example(spec, cfg: RunConfig) -> int:

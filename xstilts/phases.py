@@ -22,6 +22,7 @@ from xstilts.evaluation import efficiency, xtreme_format
 from xstilts.evaluation.metrics import summarise
 from xstilts.evaluation.zero_shot import EvalSet, evaluate_set
 from xstilts.models.encoder import load_tokenizer, resolve_model_path
+from xstilts.models.params import parameter_counts
 from xstilts.reporting.tensorboard import Board
 from xstilts.tasks.base import TaskSpec, get_task
 from xstilts.tasks.languages import check_languages, evaluation_languages
@@ -298,7 +299,8 @@ def run_target(cfg: RunConfig) -> Path:
     model_path, heads_from = _train_stages(cfg, spec, stage_data, model_path, tokenizer, dist)
     board = Board(run_dir / "tb" if dist.is_main else None)
     state, engine = train(cfg, dist, run_dir, data, tokenizer, model_path, run_dir / "model", board, heads_from)
-    results = zero_shot(cfg, spec, languages, engine, tokenizer, dist, run_dir, board, run_dir / "model")
+    results = zero_shot(cfg, spec, languages, engine, tokenizer, dist, run_dir, board, run_dir / "model",
+                        model_params(engine))
     board.hparams(_hparams(cfg), {"hparam/score": results["score"]})
     board.close()
     _done(run_dir, dist)
@@ -323,13 +325,21 @@ def run_evaluate(cfg: RunConfig) -> Path:
     engine, _ = build_engine(cfg, dist, str(model_dir), {spec.name: spec}, total_steps=1,
                              heads_from=model_dir, training=False)
     board = Board(run_dir / "tb" if dist.is_main else None)
-    zero_shot(cfg, spec, languages, engine, tokenizer, dist, run_dir, board, model_dir)
+    zero_shot(cfg, spec, languages, engine, tokenizer, dist, run_dir, board, model_dir, model_params(engine))
     board.close()
     return run_dir
 
 
+def model_params(engine) -> dict[str, int]:
+    """Parameter counts of the trained model (backbone + heads) of a DeepSpeed engine.
+
+    Under ZeRO-3 each rank holds shards; the counts come from the full sizes DeepSpeed records.
+    """
+    return parameter_counts(engine.module.encoder, engine.module.heads)
+
+
 def zero_shot(cfg: RunConfig, spec: TaskSpec, languages, engine, tokenizer, dist: Dist,
-              run_dir: Path, board: Board, model_dir: Path) -> dict:
+              run_dir: Path, board: Board, model_dir: Path, params: dict[str, int]) -> dict:
     """Evaluate every language; write predictions, gold files, scalars and results.json.
 
     With eval.efficiency, rank 0 then times the exported model in `model_dir` on the same
@@ -351,7 +361,7 @@ def zero_shot(cfg: RunConfig, spec: TaskSpec, languages, engine, tokenizer, dist
                 board.scalar(f"eval/{spec.name}/{lang}/{metric}", value, 0)
             print(f"{spec.name} {lang}: " + ", ".join(f"{k}={v:.2f}" for k, v in result.metrics.items()),
                   flush=True)
-    results = _results(cfg, spec, per_lang, dist)
+    results = _results(cfg, spec, per_lang, dist, params)
     if dist.is_main:
         if cfg.eval.efficiency:
             model = efficiency.load_served_model(model_dir, spec)
@@ -379,16 +389,17 @@ def _record_efficiency(results: dict, record: dict, board: Board) -> None:
     print(efficiency.summary(results["task"], record), flush=True)
 
 
-def _results(cfg: RunConfig, spec: TaskSpec, per_lang: dict, dist: Dist) -> dict:
+def _results(cfg: RunConfig, spec: TaskSpec, per_lang: dict, dist: Dist, params: dict[str, int]) -> dict:
     """The results.json record: per-language metrics, their mean and the task score, both over
     the benchmark's languages for the task (`benchmark` names it), plus what the research axes
-    compare on (grid variant, domain corpora, batch size and learning rate)."""
+    compare on (grid variant, domain corpora, batch size and learning rate) and the parameter
+    counts of the model that was scored (see xstilts.models.params)."""
     average, score = summarise(spec.xtreme_id, per_lang, cfg.benchmark)
     results = {
         "task": spec.name, "approach": cfg.approach, "intermediate": intermediate_name(cfg),
         "variant": dict(cfg.variant), "seed": cfg.seed, "benchmark": cfg.benchmark, "metrics": per_lang,
         "average": average,
-        "score": score,
+        "score": score, "params": params,
     }
     if get_approach(cfg.approach).has_intermediate:
         used = {n for stage in stages.stages(cfg) for n in stage}
@@ -431,7 +442,7 @@ def retrieval(cfg: RunConfig, spec: TaskSpec, languages, model_path: str, dist: 
         for lang, metrics in per_lang.items():
             for metric, value in metrics.items():
                 board.scalar(f"eval/{spec.name}/{lang}/{metric}", value, 0)
-        results = _results(cfg, spec, per_lang, dist)
+        results = _results(cfg, spec, per_lang, dist, parameter_counts(encoder))
         if cfg.eval.efficiency:
             texts = _retrieval_texts(spec, languages, data_dir, cfg.data.max_eval_examples)
             layer = cfg.eval.retrieval_layer

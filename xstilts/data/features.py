@@ -18,7 +18,10 @@ from typing import Any, Callable
 from xstilts.families import get_family
 from xstilts.tasks.base import LoadRequest, TaskSpec
 
-FEATURE_VERSION = 2  # bump when a featuriser changes what it writes
+# Bump when a featuriser changes what it writes. 2: tokenizers whose pair template does not
+# separate the texts get a separator; byte-level tokenizers tag words with their leading space.
+# 3: a tag sits on the first sub-word that is not a lone word-boundary piece.
+FEATURE_VERSION = 3
 
 
 def cache_root(configured: str | None) -> Path:

@@ -21,17 +21,18 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from xstilts.config import RunConfig, fill_ds_config, load_ds_config, resolve_batch
+from xstilts.config import RunConfig, fill_ds_config, load_ds_config, nvme_offload, resolve_batch
 from xstilts.data.batching import TaskStream, planned_steps, rank_micro_batches, task_for_step, task_probabilities
 from xstilts.data.features import FeatureTable
 from xstilts.engine.distributed import Dist
-from xstilts.errors import CheckpointError
+from xstilts.errors import CheckpointError, ConfigError
 from xstilts.evaluation.metrics import task_score
 from xstilts.evaluation.predict import to_device
 from xstilts.evaluation.zero_shot import EvalSet, evaluate_set
 from xstilts.families import get_family
 from xstilts.models.encoder import check_tokenizer_matches, load_encoder
 from xstilts.models.multitask import MultiTaskModel, export_model, load_heads, parameter_groups
+from xstilts.models.params import largest_parameter
 from xstilts.reporting.tensorboard import Board
 from xstilts.tasks.base import TaskSpec
 
@@ -78,11 +79,16 @@ def build_engine(
     import deepspeed
     from transformers import AutoConfig
 
-    hidden = AutoConfig.from_pretrained(
+    model_config = AutoConfig.from_pretrained(
         model_path, revision=cfg.model.revision, trust_remote_code=cfg.model.trust_remote_code
-    ).hidden_size
+    )
+    raw = load_ds_config(cfg.train.deepspeed_config)
+    largest = None
+    if nvme_offload(raw):
+        require_async_io(cfg.train.deepspeed_config)
+        largest = largest_parameter(model_config)
     ds_config = fill_ds_config(
-        load_ds_config(cfg.train.deepspeed_config), cfg.train, dist.world_size, total_steps, hidden
+        raw, cfg.train, dist.world_size, total_steps, model_config.hidden_size, largest_param=largest
     )
     if not training:
         ds_config = {k: v for k, v in ds_config.items() if k not in ("optimizer", "scheduler")}
@@ -106,6 +112,18 @@ def build_engine(
         config=ds_config,
     )
     return engine, ds_config
+
+
+def require_async_io(source: str) -> None:
+    """NVMe offload reads and writes through DeepSpeed's async_io op, built against libaio."""
+    from deepspeed.accelerator import get_accelerator
+
+    if not get_accelerator().create_op_builder("AsyncIOBuilder").is_compatible(verbose=False):
+        raise ConfigError(
+            f"{source} offloads to NVMe, which needs DeepSpeed's async_io op, and it cannot be built here: "
+            "install libaio (Debian/Ubuntu: apt-get install libaio-dev) and check with `ds_report`, "
+            "or use ds_configs/zero3_offload.json (CPU memory) instead"
+        )
 
 
 def _prune_checkpoints(ckpt_dir: Path, keep: int, protect: set[str]) -> None:

@@ -36,7 +36,7 @@ import numpy as np
 import torch
 
 from xstilts.errors import ConfigError, DataError
-from xstilts.families import get_family, pad_2d
+from xstilts.families import get_family, padded_inputs
 from xstilts.tasks.base import TaskSpec
 
 SAMPLE_SEED = 0  # fixed, not the run's seed: every run of a task is timed on the same inputs
@@ -220,9 +220,9 @@ def measure_encoder(encoder, tokenizer, texts: Mapping[str, Sequence[str]], laye
     pad_id = tokenizer.pad_token_id
 
     def run(batch: list[list[int]]) -> int:
-        input_ids = pad_2d(batch, pad_id)
-        mask = (input_ids != pad_id).long()
-        embed_batch(encoder, input_ids.to(settings.device), mask.to(settings.device), layer).cpu()
+        padded = padded_inputs(batch, pad_id)
+        mask = padded["attention_mask"]
+        embed_batch(encoder, padded["input_ids"].to(settings.device), mask.to(settings.device), layer).cpu()
         return int(mask.sum())
 
     lengths = [len(ids) for ids in inputs]

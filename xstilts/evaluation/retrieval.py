@@ -36,7 +36,8 @@ import torch
 from xstilts.errors import ConfigError, DataError
 from xstilts.evaluation import xtreme_format
 from xstilts.evaluation.metrics import bucc, tatoeba
-from xstilts.families import pad_2d
+from xstilts.families import padded_inputs
+from xstilts.families.layout import layout
 from xstilts.tasks.base import LoadRequest, RetrievalExample, get_task
 from xstilts.tasks.languages import check_languages
 from xstilts.tasks.retrieval_tasks import read_split
@@ -90,13 +91,15 @@ def check_layer(encoder, layer: int) -> None:
 
 
 def sentence_ids(tokenizer, texts: Sequence[str], max_length: int) -> list[list[int]]:
-    """Token ids of each text with <s> and </s>; a text over `max_length` tokens keeps its first
-    `max_length - 1` tokens plus </s> (counted in the log)."""
+    """Token ids of each text with the tokenizer's special tokens; a text over `max_length` tokens
+    keeps its first tokens plus the closing special token (</s>) where the template ends with one
+    (counted in the log)."""
     ids = tokenizer(list(texts), add_special_tokens=True, truncation=False)["input_ids"]
     too_long = sum(len(x) > max_length for x in ids)
     if too_long:
         logger.warning("%d of %d sentences exceed %d tokens and are cut", too_long, len(ids), max_length)
-        ids = [x if len(x) <= max_length else x[: max_length - 1] + x[-1:] for x in ids]
+        keep = 1 if not isinstance(layout(tokenizer).single[-1], str) else 0
+        ids = [x if len(x) <= max_length else x[: max_length - keep] + x[len(x) - keep :] for x in ids]
     return ids
 
 
@@ -131,7 +134,8 @@ def embed_sentences(
     non-padding position, <s> and </s> included, as in XTREME. Texts are embedded in batches of
     similar token length (longest first, so an out-of-memory error shows up at once) and the
     result is returned in the input order. Texts longer than `max_length` tokens are cut to
-    their first `max_length - 1` tokens plus </s> (counted in the log). Under DeepSpeed ZeRO-3
+    their first `max_length - 1` tokens plus </s> (or, for tokenizers that add no closing token,
+their first `max_length`; counted in the log). Under DeepSpeed ZeRO-3
     every rank must call this with the same texts.
     """
     check_layer(encoder, layer)
@@ -147,8 +151,8 @@ def embed_sentences(
         with torch.inference_mode():
             for start in range(0, len(order), batch_size):
                 rows = order[start : start + batch_size]
-                input_ids = pad_2d([ids[i] for i in rows], tokenizer.pad_token_id).to(device)
-                mask = (input_ids != tokenizer.pad_token_id).long()
+                batch = padded_inputs([ids[i] for i in rows], tokenizer.pad_token_id)
+                input_ids, mask = batch["input_ids"].to(device), batch["attention_mask"].to(device)
                 pooled = embed_batch(encoder, input_ids, mask, layer).cpu().numpy()
                 if out is None:
                     out = np.empty((len(texts), pooled.shape[1]), dtype=np.float32)

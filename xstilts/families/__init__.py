@@ -87,7 +87,18 @@ def pad_2d(rows: Sequence[Sequence[int]], pad: int) -> torch.Tensor:
     return out
 
 
+def padded_inputs(rows: Sequence[Sequence[int]], pad_id: int) -> dict[str, torch.Tensor]:
+    """`input_ids` right-padded with `pad_id`, and an `attention_mask` that covers each row's length.
+
+    The mask comes from the lengths, not from comparing ids with `pad_id`: decoder LLMs often
+    pad with their eos token, which also occurs inside real inputs (as a pair separator).
+    """
+    ids = pad_2d(rows, pad_id)
+    lengths = torch.tensor([len(r) for r in rows], dtype=torch.long)
+    mask = (torch.arange(ids.shape[1])[None, :] < lengths[:, None]).long()
+    return {"input_ids": ids, "attention_mask": mask}
+
+
 def encoder_inputs(features: list[dict[str, Any]], pad_id: int) -> dict[str, torch.Tensor]:
     """`input_ids` and `attention_mask` for a batch of single-sequence features."""
-    ids = pad_2d([f["input_ids"] for f in features], pad_id)
-    return {"input_ids": ids, "attention_mask": (ids != pad_id).long()}
+    return padded_inputs([f["input_ids"] for f in features], pad_id)

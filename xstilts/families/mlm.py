@@ -43,6 +43,8 @@ from xstilts.evaluation.metrics import mlm_accuracy  # noqa: F401  (the family's
 
 from xstilts.errors import ConfigError, DataError
 from xstilts.families import Family, HeadOutput, encoder_inputs, pad_2d
+from xstilts.families.layout import layout
+from xstilts.models.backbone import backbone_of
 from xstilts.tasks.base import TaskSpec, TextExample
 
 logger = logging.getLogger(__name__)
@@ -67,7 +69,8 @@ def featurize(
     Each feature has `input_ids`, `example_index`, `length`, `language`, and the masking
     constants `mask_id`, `vocab_size` (len(tokenizer)) and `special_ids`.
     """
-    budget = max_length - tokenizer.num_special_tokens_to_add(pair=False)
+    template = layout(tokenizer)
+    budget = max_length - template.special_count()
     if budget < 1:
         raise ConfigError(f"max_length {max_length} leaves no room for text after special tokens")
     if tokenizer.mask_token_id is None:
@@ -88,7 +91,7 @@ def featurize(
             n_windows = math.ceil(len(ids) / budget)
             cuts = [len(ids) * w // n_windows for w in range(n_windows + 1)]  # sizes differ by <= 1
             for w in range(n_windows):
-                window = tokenizer.build_inputs_with_special_tokens(ids[cuts[w] : cuts[w + 1]])
+                window = template.build(ids[cuts[w] : cuts[w + 1]])
                 features.append({
                     "input_ids": window,
                     "example_index": start + offset,
@@ -221,12 +224,21 @@ class MaskedLMHead(nn.Module):
         return HeadOutput(loss=loss, outputs={"predicted": predicted, "labels": labels})
 
 
-_HEAD_KEYS = {  # our parameter name -> XLMRobertaForMaskedLM's names for it (first found wins)
-    "dense.weight": ("lm_head.dense.weight",),
-    "dense.bias": ("lm_head.dense.bias",),
-    "layer_norm.weight": ("lm_head.layer_norm.weight",),
-    "layer_norm.bias": ("lm_head.layer_norm.bias",),
-    "decoder.bias": ("lm_head.bias", "lm_head.decoder.bias"),  # tied in HF: either may be saved
+# Our parameter name -> a checkpoint's names for it (first found wins): XLM-R and XLM-R XL
+# (`lm_head.*`; the bias is tied, either name may be saved), DeBERTa-v3 / mDeBERTa as Microsoft
+# released them (`lm_predictions.lm_head.*`), BERT and transformers' DebertaV2ForMaskedLM
+# (`cls.predictions.*`). The three layouts are the same transform -> norm -> tied decoder.
+_HEAD_KEYS = {
+    "dense.weight": ("lm_head.dense.weight", "lm_predictions.lm_head.dense.weight",
+                     "cls.predictions.transform.dense.weight"),
+    "dense.bias": ("lm_head.dense.bias", "lm_predictions.lm_head.dense.bias",
+                   "cls.predictions.transform.dense.bias"),
+    "layer_norm.weight": ("lm_head.layer_norm.weight", "lm_predictions.lm_head.LayerNorm.weight",
+                          "cls.predictions.transform.LayerNorm.weight"),
+    "layer_norm.bias": ("lm_head.layer_norm.bias", "lm_predictions.lm_head.LayerNorm.bias",
+                        "cls.predictions.transform.LayerNorm.bias"),
+    "decoder.bias": ("lm_head.bias", "lm_head.decoder.bias", "lm_predictions.lm_head.bias",
+                     "cls.predictions.bias"),
 }
 
 
@@ -307,6 +319,12 @@ def load_pretrained_lm_head(head: MaskedLMHead, model_path: str, revision: str |
 def make_head(spec: TaskSpec, encoder) -> nn.Module:
     """The LM head tied to `encoder`'s embeddings, with the checkpoint's LM-head weights if any."""
     cfg = encoder.config
+    if not backbone_of(cfg).kind.masked_lm:
+        raise ConfigError(
+            f"task {spec.name!r} is masked language modelling, which needs a bidirectional encoder; "
+            f"{getattr(encoder, 'name_or_path', '') or 'the model'} is a causal decoder ({cfg.model_type}). "
+            "Use another approach than mlm with decoder LLMs."
+        )
     head = MaskedLMHead(encoder.get_input_embeddings(), cfg.hidden_size, cfg.vocab_size, cfg.layer_norm_eps)
     source = getattr(encoder, "name_or_path", "") or ""
     if load_pretrained_lm_head(head, source, getattr(cfg, "_commit_hash", None)):

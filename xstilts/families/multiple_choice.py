@@ -1,10 +1,11 @@
 """Multiple choice: score every (context + question, choice) pair, pick the best one.
 
-Each example becomes one feature holding one token sequence per choice,
-`<s> context question </s></s> choice </s>`. The collator stacks a batch into
-[batch * choices, length] so the encoder sees ordinary sequences; the head scores each
-sequence's <s> state and reshapes the scores back to [batch, choices] for a softmax over
-choices (the standard BERT/RoBERTa multiple-choice recipe).
+Each example becomes one feature holding one token sequence per choice, laid out by the
+tokenizer's pair template: `<s> context question </s></s> choice </s>` for XLM-R. The collator
+stacks a batch into [batch * choices, length] so the encoder sees ordinary sequences; the head
+scores each sequence's pooled state (<s> for an encoder, the last token for a decoder) and
+reshapes the scores back to [batch, choices] for a softmax over choices (the standard
+BERT/RoBERTa multiple-choice recipe).
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ import torch
 from torch import nn
 
 from xstilts.errors import ConfigError, DataError
-from xstilts.families import Family, HeadOutput, pad_2d
+from xstilts.families import Family, HeadOutput, padded_inputs
+from xstilts.families.layout import layout
+from xstilts.models.backbone import Backbone, backbone_of
 from xstilts.tasks.base import MultipleChoiceExample, TaskSpec
 
 log = logging.getLogger(__name__)
@@ -49,7 +52,8 @@ def featurize(
     sequences is logged: like classification, the label belongs to the whole input, so there
     is nothing to window over.
     """
-    budget = max_length - tokenizer.num_special_tokens_to_add(pair=True)
+    template = layout(tokenizer)
+    budget = max_length - template.special_count(pair=True)
     if budget < 1:
         raise ConfigError(f"max_length={max_length} leaves no room for text between special tokens")
 
@@ -66,7 +70,7 @@ def featurize(
         for choice in flat_choices[pos : pos + len(e.choices)]:
             ctx, q, ch = _fit(contexts[i], questions[i], choice, budget)
             truncated += len(ctx) + len(q) + len(ch) < len(contexts[i]) + len(questions[i]) + len(choice)
-            sequences.append(tokenizer.build_inputs_with_special_tokens(ctx + q, ch))
+            sequences.append(template.build(ctx + q, ch))
         pos += len(e.choices)
         features.append(
             {
@@ -92,26 +96,26 @@ def collate(features: list[dict[str, Any]], pad_id: int) -> dict[str, torch.Tens
             f"a multiple-choice batch mixes examples with {sorted(counts)} choices; "
             "every example of a task must have the same number of choices"
         )
-    ids = pad_2d([seq for f in features for seq in f["input_ids"]], pad_id)
     return {
-        "input_ids": ids,
-        "attention_mask": (ids != pad_id).long(),
+        **padded_inputs([seq for f in features for seq in f["input_ids"]], pad_id),
         "labels": torch.tensor([f["label"] for f in features], dtype=torch.long),
         "num_choices": torch.tensor(counts.pop(), dtype=torch.long),
     }
 
 
 class MultipleChoiceHead(nn.Module):
-    """<s> state -> dropout -> Linear(hidden, 1): one score per choice, softmax over choices."""
+    """Pooled state -> dropout -> Linear(hidden, 1): one score per choice, softmax over choices."""
 
-    def __init__(self, hidden_size: int, dropout: float):
+    def __init__(self, backbone: Backbone):
         super().__init__()
-        self.dropout = nn.Dropout(dropout)
-        self.scorer = nn.Linear(hidden_size, 1)
+        self.backbone = backbone
+        self.dropout = nn.Dropout(backbone.dropout)
+        self.scorer = nn.Linear(backbone.hidden_size, 1)
 
     def forward(self, hidden: torch.Tensor, batch: dict[str, torch.Tensor]) -> HeadOutput:
         num_choices = int(batch["num_choices"])
-        logits = self.scorer(self.dropout(hidden[:, 0])).view(-1, num_choices)
+        pooled = self.backbone.pool(hidden, batch["attention_mask"])
+        logits = self.scorer(self.dropout(pooled)).view(-1, num_choices)
         labels = batch.get("labels")
         loss = None
         if labels is not None and bool((labels >= 0).any()):
@@ -120,8 +124,7 @@ class MultipleChoiceHead(nn.Module):
 
 
 def make_head(spec: TaskSpec, encoder) -> nn.Module:
-    cfg = encoder.config
-    return MultipleChoiceHead(cfg.hidden_size, cfg.hidden_dropout_prob)
+    return MultipleChoiceHead(backbone_of(encoder.config))
 
 
 def decode(spec: TaskSpec, examples, features, outputs: dict[str, np.ndarray]) -> dict[str, int]:

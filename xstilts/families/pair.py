@@ -10,6 +10,8 @@ import torch
 from torch import nn
 
 from xstilts.families import Family, HeadOutput, encoder_inputs
+from xstilts.families.layout import layout
+from xstilts.models.backbone import Backbone, backbone_of
 from xstilts.tasks.base import PairExample, TaskSpec
 
 logger = logging.getLogger(__name__)
@@ -18,15 +20,19 @@ logger = logging.getLogger(__name__)
 def featurize(
     spec: TaskSpec, examples: Sequence[PairExample], tokenizer, max_length: int
 ) -> list[dict[str, Any]]:
-    """Tokenise each pair as `<s> a </s></s> b </s>`, truncating the longer text first.
+    """Tokenise each pair with the tokenizer's pair template (XLM-R: `<s> a </s></s> b </s>`),
+    truncating the longer text first.
 
     Truncation is the standard treatment for classification (the label belongs to the pair,
-    not to a span), so unlike tagging and QA nothing needs windowing here.
+    not to a span), so unlike tagging and QA nothing needs windowing here. Tokenizers whose
+    template puts nothing between the texts (decoder LLMs) get their separator token before
+    the second text (see `xstilts.families.layout`).
     """
     pairs = examples and examples[0].text_b is not None
+    separator = layout(tokenizer).separator_text
     enc = tokenizer(
         [e.text_a for e in examples],
-        [e.text_b for e in examples] if pairs else None,
+        [separator + e.text_b for e in examples] if pairs else None,
         truncation="longest_first",
         max_length=max_length,
     )
@@ -49,16 +55,18 @@ def collate(features: list[dict[str, Any]], pad_id: int) -> dict[str, torch.Tens
 
 
 class PairClassificationHead(nn.Module):
-    """RoBERTa's classification head: <s> state -> dropout -> dense+tanh -> dropout -> labels."""
+    """RoBERTa's classification head on the pooled state (the <s> token of an encoder, the last
+    token of a decoder): dropout -> dense+tanh -> dropout -> labels."""
 
-    def __init__(self, hidden_size: int, num_labels: int, dropout: float):
+    def __init__(self, backbone: Backbone, num_labels: int):
         super().__init__()
-        self.dense = nn.Linear(hidden_size, hidden_size)
-        self.dropout = nn.Dropout(dropout)
-        self.out_proj = nn.Linear(hidden_size, num_labels)
+        self.backbone = backbone
+        self.dense = nn.Linear(backbone.hidden_size, backbone.hidden_size)
+        self.dropout = nn.Dropout(backbone.dropout)
+        self.out_proj = nn.Linear(backbone.hidden_size, num_labels)
 
     def forward(self, hidden: torch.Tensor, batch: dict[str, torch.Tensor]) -> HeadOutput:
-        x = self.dropout(hidden[:, 0])
+        x = self.dropout(self.backbone.pool(hidden, batch["attention_mask"]))
         x = torch.tanh(self.dense(x))
         logits = self.out_proj(self.dropout(x))
         labels = batch.get("labels")
@@ -69,8 +77,7 @@ class PairClassificationHead(nn.Module):
 
 
 def make_head(spec: TaskSpec, encoder) -> nn.Module:
-    cfg = encoder.config
-    return PairClassificationHead(cfg.hidden_size, spec.num_labels, cfg.hidden_dropout_prob)
+    return PairClassificationHead(backbone_of(encoder.config), spec.num_labels)
 
 
 def decode(spec: TaskSpec, examples, features, outputs: dict[str, np.ndarray]) -> dict[str, str]:

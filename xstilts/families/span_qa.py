@@ -4,6 +4,11 @@ Featurisation follows BERT/XTREME: the question (at most `max_query_length` toke
 with overlapping windows of the context; consecutive windows start `doc_stride` context tokens
 apart. A window that does not contain the whole gold answer (and every window of an
 unanswerable question) is labelled with position 0, the <s> token, as "no answer here".
+Tokenizers whose pair template puts nothing between question and context (decoder LLMs) get
+their separator token after the question. A decoder's position 0 is its first token (<bos>,
+or the question's first token), as in transformers' `*ForQuestionAnswering` with `run_qa.py`;
+being causal, that state sees no context, so a decoder's no-answer score is a learned bias
+rather than a judgement of the window (it matters for SQuAD v2.0 only).
 
 Decoding looks at every window of an example: the `n_best_size` best start and end positions
 among the window's context tokens, end >= start, at most `max_answer_length` tokens; the
@@ -27,6 +32,8 @@ from torch import nn
 
 from xstilts.errors import ConfigError, DataError
 from xstilts.families import Family, HeadOutput, encoder_inputs
+from xstilts.families.layout import layout
+from xstilts.models.backbone import backbone_of
 from xstilts.tasks.base import SpanQAExample, TaskSpec
 
 logger = logging.getLogger(__name__)
@@ -99,6 +106,8 @@ def featurize(
             "%s: %d of %d questions are longer than max_query_length=%d tokens and were cut",
             spec.name, cut, len(examples), max_query_length,
         )
+    separator = layout(tokenizer).separator_text
+    questions = [q + separator for q in questions]
     q_lengths = [len(ids) for ids in tokenizer(questions, add_special_tokens=False)["input_ids"]]
     n_special = tokenizer.num_special_tokens_to_add(pair=True)
 
@@ -184,7 +193,7 @@ class SpanQAHead(nn.Module):
 
 
 def make_head(spec: TaskSpec, encoder) -> nn.Module:
-    return SpanQAHead(encoder.config.hidden_size)
+    return SpanQAHead(backbone_of(encoder.config).hidden_size)
 
 
 def _best_span(start_logits, end_logits, offsets, n_best: int, max_answer_length: int):

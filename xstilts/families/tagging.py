@@ -6,6 +6,10 @@ NER recipe: the first one, except that a bare word-boundary piece is skipped. XL
 SentencePiece splits most CJK words into a lone "▁" followed by the characters (85% of Chinese
 UD words), so "the first sub-word" would be the same "▁" embedding for nearly every word, and
 the tag would have to be read from context alone; XTREME's `utils_tag.py` labels that "▁".
+Byte-level BPE tokenizers (decoder LLMs) would tokenise each word as if it
+began the text; every word after the first gets its leading space back, as in running text.
+With a causal decoder each word is tagged from its left context only, as transformers'
+decoder `*ForTokenClassification` models do.
 
 Long sentences are never cut: a sentence whose sub-words do not fit in `max_length` is split
 into overlapping windows of whole words (stride about half a window). Each word is *owned* by
@@ -15,7 +19,8 @@ is trained on once and predicted once.
 
 Two corner cases keep "one prediction per word" true:
 - a word that tokenises to no sub-word at all (an empty string, some control characters) is
-  represented by `<unk>`, as XTREME's `utils_tag.py` does;
+  represented by `<unk>`, as XTREME's `utils_tag.py` does (byte-level tokenizers have no
+  `<unk>`: such a word is represented by a space);
 - a single word longer than a whole window keeps its first sub-words only (its prediction
   comes from the first one anyway); such words are counted and logged.
 """
@@ -31,6 +36,8 @@ from torch import nn
 
 from xstilts.errors import ConfigError, DataError
 from xstilts.families import Family, HeadOutput, encoder_inputs, pad_2d
+from xstilts.families.layout import layout
+from xstilts.models.backbone import backbone_of
 from xstilts.tasks.base import TaggingExample, TaskSpec
 
 logger = logging.getLogger(__name__)
@@ -77,10 +84,11 @@ def label_ids(spec: TaskSpec, example: TaggingExample, index: dict[str, int]) ->
 
 
 def word_pieces(examples: Sequence[TaggingExample], tokenizer) -> list[list[list[int]]]:
-    """Sub-word ids per word per example; a word with no sub-word becomes [unk_token_id]."""
-    enc = tokenizer(
-        [list(e.tokens) for e in examples], is_split_into_words=True, add_special_tokens=False
-    )
+    """Sub-word ids per word per example; a word with no sub-word becomes `<unk>` (or a space)."""
+    words = [list(e.tokens) for e in examples]
+    if layout(tokenizer).space_before_words:
+        words = [w[:1] + [" " + t for t in w[1:]] for w in words]
+    enc = tokenizer(words, is_split_into_words=True, add_special_tokens=False)
     out = []
     for i, e in enumerate(examples):
         pieces: list[list[int]] = [[] for _ in e.tokens]
@@ -89,7 +97,7 @@ def word_pieces(examples: Sequence[TaggingExample], tokenizer) -> list[list[list
                 pieces[word].append(token_id)
         for p in pieces:
             if not p:
-                p.append(tokenizer.unk_token_id)
+                p.extend(_empty_word(tokenizer))
         out.append(pieces)
     return out
 
@@ -106,6 +114,12 @@ def label_position(pieces: Sequence[int], boundary: int | None) -> int:
         if piece != boundary:
             return k
     return 0
+
+
+def _empty_word(tokenizer) -> list[int]:
+    if tokenizer.unk_token_id is not None:
+        return [tokenizer.unk_token_id]
+    return tokenizer(" ", add_special_tokens=False)["input_ids"][:1] or [tokenizer.eos_token_id]
 
 
 def windows(lengths: Sequence[int], budget: int) -> list[tuple[int, int]]:
@@ -154,11 +168,11 @@ def featurize(
     window owns, see `label_position`; IGNORE_INDEX elsewhere), `word_index` (that word's position in the sentence
     at the same places, -1 elsewhere), `example_index` and `length`.
     """
-    budget = max_length - tokenizer.num_special_tokens_to_add(pair=False)
+    template = layout(tokenizer)
+    budget = max_length - template.special_count()
     if budget < 1:
         raise ConfigError(f"max_length {max_length} leaves no room for words after special tokens")
-    # How many special tokens precede the words (1 for XLM-R's <s>): a marker id finds it.
-    offset = tokenizer.build_inputs_with_special_tokens([-1]).index(-1)
+    offset = template.prefix_length  # special tokens before the words (1 for XLM-R's <s>)
     index = label_index(spec)
     boundary = boundary_piece(tokenizer)
     for example in examples:
@@ -185,7 +199,7 @@ def featurize(
                 for k in range(len(pieces[i])):
                     labels.append(tags[i] if mine and k == at else IGNORE_INDEX)
                     word_index.append(i if mine and k == at else -1)
-            input_ids = tokenizer.build_inputs_with_special_tokens(ids)
+            input_ids = template.build(ids)
             suffix = len(input_ids) - offset - len(ids)
             features.append({
                 "input_ids": input_ids,
@@ -233,8 +247,8 @@ class TaggingHead(nn.Module):
 
 def make_head(spec: TaskSpec, encoder) -> nn.Module:
     label_index(spec)  # a task whose labels come from its data must have them resolved
-    cfg = encoder.config
-    return TaggingHead(cfg.hidden_size, spec.num_labels, cfg.hidden_dropout_prob)
+    backbone = backbone_of(encoder.config)
+    return TaggingHead(backbone.hidden_size, spec.num_labels, backbone.dropout)
 
 
 def decode(

@@ -1,4 +1,8 @@
-"""Loading the encoder and tokenizer (Hub id, local folder or the embedded default), ZeRO-3 aware."""
+"""Loading the backbone and tokenizer (Hub id, local folder or the embedded default), ZeRO-3 aware.
+
+The backbone is any `AutoModel` that `xstilts.models.backbone` knows how to pool: a bidirectional
+encoder (XLM-R up to XXL, mDeBERTa-v3) or a decoder LLM (Llama, Qwen2, Gemma ...).
+"""
 
 from __future__ import annotations
 
@@ -21,12 +25,24 @@ def resolve_model_path(name_or_path: str) -> str:
 
 
 def load_tokenizer(name_or_path: str, revision: str | None = None, trust_remote_code: bool = False):
-    """The fast tokenizer of an encoder."""
+    """The fast tokenizer of a backbone, with a pad token.
+
+    Decoder LLM tokenizers often have none (Llama); they pad with their eos token, as
+    transformers' recipes do. That is safe here because attention masks come from sequence
+    lengths, never from comparing ids with the pad id. The choice is saved with the tokenizer.
+    """
     from transformers import AutoTokenizer
 
-    return AutoTokenizer.from_pretrained(
+    tokenizer = AutoTokenizer.from_pretrained(
         resolve_model_path(name_or_path), revision=revision, trust_remote_code=trust_remote_code
     )
+    if tokenizer.pad_token is None:
+        if tokenizer.eos_token is None:
+            raise ConfigError(
+                f"tokenizer of {name_or_path!r} has neither a pad nor an eos token to pad batches with"
+            )
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
 
 
 def load_encoder(
@@ -35,25 +51,28 @@ def load_encoder(
     trust_remote_code: bool = False,
     ds_config: dict | None = None,
 ):
-    """A bare encoder (no task head, no pooler) from the Hub, a folder or 'embedded'.
+    """A bare backbone (no task head, no pooler) from the Hub, a folder or 'embedded'.
 
     With a ZeRO stage-3 `ds_config`, the weights are partitioned across ranks while loading
     (each rank only ever holds its shard), which is what lets XLM-R XL/XXL load at all.
     """
     global _LIVE_DS_CONFIG
-    from transformers import AutoModel
+    from transformers import AutoConfig, AutoModel
+
+    from xstilts.models.backbone import backbone_kind, init_kwargs
 
     if ds_config and ds_config.get("zero_optimization", {}).get("stage") == 3:
         from transformers.integrations import HfDeepSpeedConfig
 
         _LIVE_DS_CONFIG = HfDeepSpeedConfig(ds_config)
     path = resolve_model_path(name_or_path)
-    kwargs = dict(revision=revision, trust_remote_code=trust_remote_code, use_safetensors=None)
-    try:
-        # The pooler is never trained by our heads; leaving it out avoids parameters without gradients.
-        return AutoModel.from_pretrained(path, add_pooling_layer=False, **kwargs)
-    except TypeError:
-        return AutoModel.from_pretrained(path, **kwargs)
+    kwargs = dict(revision=revision, trust_remote_code=trust_remote_code)
+    config = AutoConfig.from_pretrained(path, **kwargs)
+    backbone_kind(config)  # refuse what no head can pool, before loading any weight
+    # Model code from the Hub has no entry in transformers' mapping: AutoModel finds its class.
+    cls = AutoModel._model_mapping.get(type(config), AutoModel)
+    extra = init_kwargs(cls) if cls is not AutoModel else {}
+    return cls.from_pretrained(path, config=config, use_safetensors=None, **extra, **kwargs)
 
 
 def check_tokenizer_matches(tokenizer, encoder, name: str) -> None:

@@ -7,6 +7,7 @@ from the repository root, on the tiny model and the MNLI/XNLI fixture (tests/con
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 
@@ -140,6 +141,12 @@ def test_zero2_killed_run_resumes_then_target(tiny_model_dir, mnli_fixture_dir, 
     check_target_run(inter / "xnli" / "seed1", "english", "mnli")
 
 
+def async_io_built() -> bool:
+    """Whether DeepSpeed's async_io op is already compiled in torch's JIT extension cache."""
+    root = Path(os.environ.get("TORCH_EXTENSIONS_DIR") or Path.home() / ".cache" / "torch_extensions")
+    return any(root.glob("*/async_io/async_io*.so"))
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("zero", ["zero3_offload", "zero3_nvme"])
 def test_zero3_offload_on_two_ranks_counts_the_whole_model(zero, tiny_model_dir, mnli_fixture_dir, tmp_path):
@@ -158,6 +165,9 @@ def test_zero3_offload_on_two_ranks_counts_the_whole_model(zero, tiny_model_dir,
 
         if not get_accelerator().create_op_builder("AsyncIOBuilder").is_compatible(verbose=False):
             pytest.skip("DeepSpeed's async_io op cannot be built here: libaio-dev is missing (scripts/setup.sh installs it)")
+        if not async_io_built() and os.environ.get("XSTILTS_TEST_NVME") != "1":
+            pytest.skip("DeepSpeed's async_io op is not compiled yet and its first JIT build takes 3-10 minutes "
+                        "on 2 cores, beyond CI's budget; XSTILTS_TEST_NVME=1 builds it and runs this test")
         nvme.mkdir()
         extra = [f"train.nvme_path={nvme}"]
     args = common_args(tiny_model_dir, mnli_fixture_dir, tmp_path / "runs", zero, "offload") + extra

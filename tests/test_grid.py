@@ -104,6 +104,10 @@ def test_shipped_grids_load(tmp_path, monkeypatch):
     batch = load_grid(REPO / "configs" / "grids" / "batch.yaml", [f"output_root={tmp_path}"])
     sizes = {c.cfg.variant["batch"]: c.cfg.train.train_batch_size for c in batch.cells}
     assert sizes == {"b32": 32, "b128": 128, "b512": 512}
+    scale = load_grid(REPO / "configs" / "grids" / "scale.yaml", [f"output_root={tmp_path}"])
+    models = {c.cfg.variant["model"]: c.cfg.model.name_or_path for c in scale.cells}
+    assert models["xlmr-xxl"] == "facebook/xlm-roberta-xxl" and len(models) == 5
+    plan(scale)  # every encoder's compute is known without a download
     # The demo's MLM corpus is made by `xstilts demo-data` (relative to the working folder).
     from xstilts.demo import prepare_demo_data
 

@@ -177,6 +177,10 @@ def test_report_shows_each_axis_comparison(research_grid):
     comp = report["comparisons"]
     axes = {a["axis"]: a for a in comp["axes"]}
     assert axes["model"]["values"] == ["small", "wide"] and axes["batch"]["values"] == ["b4", "b8"]
+    # Encoder scale: each value's encoder size (heads left out) heads its column.
+    sizes = {label: results[f"english/mnli@{label}.b4/xnli/seed1"]["params"] for label in ("small", "wide")}
+    assert axes["model"]["params"] == {k: v["total"] - v["heads"] for k, v in sizes.items()}
+    assert sizes["wide"]["non_embedding"] > sizes["small"]["non_embedding"]
     by_model = axes["model"]["rows"]["english/mnli+squad@b4"]
     assert by_model["wide"]["average"] == pytest.approx(rows["english/mnli+squad@wide.b4"]["cells"]["average"]["mean"])
     seq = {(p["sequential"], p["multitask"]): p for p in comp["sequential_vs_multitask"]}

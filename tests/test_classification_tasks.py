@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import os
 from pathlib import Path
 
-import datasets
 import pytest
 from datasets import ClassLabel, Dataset, Features, Value
 
+from hub_fixtures import fake_hub, write_jsonl
 from xstilts.errors import DataError
 from xstilts.tasks.base import LoadRequest, PairExample, get_task
 from xstilts.tasks.classification import ANLI, ANLI_PLUS, PAWSX, QQP, SNLI
@@ -21,26 +20,12 @@ SHARED = Path(os.environ.get("XSTILTS_SHARED_DATA") or Path(__file__).resolve().
 NLI = ClassLabel(names=["entailment", "neutral", "contradiction"])
 
 
-def fake_hub(monkeypatch, tables: dict):
-    """Make datasets.load_dataset return `tables[(path, name, split)]`; record the calls."""
-    calls = []
-
-    def load_dataset(path, name=None, split=None, **kwargs):
-        calls.append((path, name, split))
-        return tables[(path, name, split)]
-
-    monkeypatch.setattr(datasets, "load_dataset", load_dataset)
-    return calls
-
 
 def write(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
     return path
 
-
-def write_jsonl(path: Path, rows: list[dict]) -> Path:
-    return write(path, "".join(json.dumps(r) + "\n" for r in rows))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import os
 from pathlib import Path
 
-import datasets
 import numpy as np
 import pytest
 import torch
 from datasets import Dataset, Features, Sequence, Value
 
+from hub_fixtures import fake_hub, write_jsonl
 from xstilts.errors import DataError
 from xstilts.families import get_family
 from xstilts.families.multiple_choice import FAMILY
@@ -29,22 +28,6 @@ def tokenizer():
     return tiny_tokenizer()
 
 
-def fake_hub(monkeypatch, tables: dict):
-    """Make datasets.load_dataset return `tables[(path, name, split)]`; record the calls."""
-    calls = []
-
-    def load_dataset(path, name=None, split=None, **kwargs):
-        calls.append((path, name, split))
-        return tables[(path, name, split)]
-
-    monkeypatch.setattr(datasets, "load_dataset", load_dataset)
-    return calls
-
-
-def write_jsonl(path: Path, rows: list[dict]) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    return path
 
 
 # ---------------------------------------------------------------------------------------------

@@ -8,11 +8,11 @@ import shutil
 from collections import Counter
 from pathlib import Path
 
-import datasets
 import pytest
 from datasets import ClassLabel, Dataset, Features, Value
 
 from conftest import MNLI_SIZES, XNLI_FIXTURE_LANGUAGES, XNLI_SIZE
+from hub_fixtures import fake_hub
 from xstilts.data.features import load_examples
 from xstilts.errors import ConfigError, DataError
 from xstilts.tasks import get_task, split_task_names
@@ -25,17 +25,6 @@ NLI_FEATURES = {
 GLUE_MNLI = Features({**NLI_FEATURES, "idx": Value("int32")})  # nyu-mll/glue, config mnli
 XNLI_HUB = Features(NLI_FEATURES)  # facebook/xnli, one config per language
 
-
-def fake_hub(monkeypatch, tables: dict) -> list:
-    """datasets.load_dataset returns tables[(path, name, split)]; the calls are recorded."""
-    calls = []
-
-    def load_dataset(path, name=None, split=None, **kwargs):
-        calls.append((path, name, split))
-        return tables[(path, name, split)]
-
-    monkeypatch.setattr(datasets, "load_dataset", load_dataset)
-    return calls
 
 
 def glue_mnli(prefix: str, labels: list[int], first_idx: int = 0) -> Dataset:

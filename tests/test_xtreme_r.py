@@ -8,12 +8,12 @@ import random
 import statistics
 from pathlib import Path
 
-import datasets
 import pytest
 import yaml
 from datasets import ClassLabel, Dataset, Features, Sequence, Value
 
 from launch_utils import REPO, run_phase
+from hub_fixtures import fake_hub, write_jsonl
 from xstilts.config import RunConfig, load_config
 from xstilts.errors import ConfigError, DataError
 from xstilts.evaluation import xtreme_format
@@ -148,21 +148,6 @@ def _columns(rows: list[dict]) -> dict:
     return {key: [row[key] for row in rows] for key in rows[0]}
 
 
-def fake_hub(monkeypatch, tables: dict) -> list:
-    calls = []
-
-    def load_dataset(path, name=None, split=None, **kwargs):
-        calls.append((path, name, split))
-        return tables[(path, name, split)]
-
-    monkeypatch.setattr(datasets, "load_dataset", load_dataset)
-    return calls
-
-
-def write_jsonl(path: Path, rows: list[dict]) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
-    return path
 
 
 def test_xcopa_and_copa_from_the_hub(monkeypatch):

@@ -211,7 +211,7 @@ class RunConfig:
         "stages, each starting from the previous stage's encoder (mnli>squad_v2). Entries may also "
         "name data.corpora.",
     )
-    target: str = _f("xnli", "Target XTREME task of the target phase.")
+    target: str = _f("xnli", "Target task of the target phase (a task of the chosen benchmark).")
     benchmark: str = _f(
         "xtreme",
         "xtreme or xtreme_r: the benchmark whose per-task language lists give the default evaluation "

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from benchmarks import common, local
 
-FULL = dict(profiles=("mnli", "squad"), stages=(0, 1, 2, 3), freeze_embeddings=True, mnli_micro=8, squad_micro=4, warmup=3, steps=40, eval_per_language=100,
+FULL = dict(profiles=("mnli", "squad"), stages=(0, 1, 2, 3), freeze_embeddings=True, mnli_micro=8, squad_micro=4, warmup=3, steps=40, eval_per_language=500,
             eval_batch=32, retrieval_n=100_000, naive_n=10_000, cache_examples=20_000, padding_examples=8000)
 QUICK = dict(profiles=("mnli",), stages=(0, 3), freeze_embeddings=False, mnli_micro=4, squad_micro=2, warmup=1, steps=2, eval_per_language=20,
              eval_batch=8, retrieval_n=4000, naive_n=1000, cache_examples=500, padding_examples=1000)

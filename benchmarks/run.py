@@ -23,12 +23,13 @@ from pathlib import Path
 
 from benchmarks import common, local
 
-FULL = dict(profiles=("mnli", "squad"), stages=(0, 1, 2, 3), freeze_embeddings=True, train_examples=4000, mnli_micro=8, squad_micro=4, warmup=2, steps=4, eval_per_language=100,
+FULL = dict(profiles=("mnli", "squad"), stages=(0, 1, 2, 3), freeze_embeddings=True, mnli_micro=8, squad_micro=4, warmup=3, steps=40, eval_per_language=500,
             eval_batch=32, retrieval_n=100_000, naive_n=10_000, cache_examples=20_000, padding_examples=8000)
-QUICK = dict(profiles=("mnli",), stages=(0, 3), freeze_embeddings=False, train_examples=200, mnli_micro=4, squad_micro=2, warmup=1, steps=2, eval_per_language=20,
+QUICK = dict(profiles=("mnli",), stages=(0, 3), freeze_embeddings=False, mnli_micro=4, squad_micro=2, warmup=1, steps=2, eval_per_language=20,
              eval_batch=8, retrieval_n=4000, naive_n=1000, cache_examples=500, padding_examples=1000)
 FIGURES = ["padding", "caching", "training", "mfu", "memory", "memory_bf16", "eval", "retrieval"]
 ZERO = "ds_configs/zero2.json"
+RANKS = 2  # common.launch's default
 GIB = 2**30
 
 
@@ -49,12 +50,16 @@ def fig_caching(p, tokenizer, scratch) -> dict:
 def fig_training(p, model, scratch, results: dict, save) -> dict:
     out = results.setdefault("training", {})
     for profile in p["profiles"]:
+        # The timed steps are one epoch of the training set: both sides then time the same length
+        # distribution. (A window of a few length-grouped batches sees only long or only short
+        # ones, and per-token cost depends on length.)
+        examples = p["steps"] * p[f"{profile}_micro"] * RANKS
         for side in ("ours", "hf"):
             if f"{profile}/{side}" in out:  # measured by an earlier, interrupted run (--save)
                 continue
             out[f"{profile}/{side}"] = common.launch("benchmarks.train_worker", [
                 "--side", side, "--profile", profile, "--model", model, "--zero", ZERO,
-                "--micro", str(p[f"{profile}_micro"]), "--examples", str(p["train_examples"]),
+                "--micro", str(p[f"{profile}_micro"]), "--examples", str(examples),
                 "--warmup", str(p["warmup"]), "--steps", str(p["steps"]), "--cache", str(scratch / "cache"),
                 *(["--freeze-embeddings"] if p["freeze_embeddings"] else []),
             ])

@@ -14,6 +14,7 @@ import pytest
 
 from xstilts.config import (
     REPO_ROOT,
+    ZERO12_REDUCE_BUCKET,
     RunConfig,
     TrainArgs,
     describe,
@@ -305,7 +306,9 @@ def test_fill_ds_config(name, precision, tmp_path):
     assert ds["fp16"]["enabled"] is (precision == "fp16")
     zero = ds["zero_optimization"]
     assert zero["stage"] == int(name[4])
-    if zero["stage"] >= 2:
+    if zero["stage"] == 2:  # large buckets: a few collectives per step, not one per weight matrix
+        assert zero["reduce_bucket_size"] == ZERO12_REDUCE_BUCKET
+    if zero["stage"] == 3:  # small buckets: the buffer would eat the memory ZeRO-3 saves
         assert zero["reduce_bucket_size"] == 32 * 32
     if zero["stage"] == 3:
         assert zero["stage3_prefetch_bucket_size"] == int(0.9 * 32 * 32)
@@ -313,6 +316,26 @@ def test_fill_ds_config(name, precision, tmp_path):
     if name == "zero3_nvme":
         assert zero["offload_param"]["nvme_path"] == zero["offload_optimizer"]["nvme_path"] == str(tmp_path)
         assert zero["offload_param"]["buffer_size"] == 251  # the largest parameter's partition on 4 ranks
+
+
+def test_fused_adam_where_deepspeed_has_it(monkeypatch):
+    """DeepSpeed's fused Adam (its vectorised CPU kernel on CPU ranks) unless it cannot be built."""
+    import shutil
+
+    import torch
+
+    def torch_adam():
+        return fill_ds_config(load_ds_config("ds_configs/zero2.json"), TrainArgs(), 1, 10, 32)["optimizer"]["params"]["torch_adam"]
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.accelerator, "is_available", lambda: False)
+    monkeypatch.setattr("torch.utils.cpp_extension.is_ninja_available", lambda: True)
+    monkeypatch.setattr(shutil, "which", lambda name: f"/usr/bin/{name}")
+    assert torch_adam() is False
+    monkeypatch.setattr(shutil, "which", lambda name: None)  # no C++ compiler: PyTorch's AdamW
+    assert torch_adam() is True
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # CUDA: the CUDA kernel
+    assert torch_adam() is False
 
 
 def test_short_runs_still_have_a_decay_step():

@@ -106,6 +106,11 @@ def build_engine(
     model = MultiTaskModel(encoder, specs)
     if heads_from is not None:
         load_heads(model, heads_from)
+    half = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.train.precision)
+    if half is not None and any(hasattr(p, "ds_id") for p in encoder.parameters()):
+        # DeepSpeed casts a model to bf16/fp16 only when none of it is ZeRO-3-partitioned yet; the
+        # encoder was partitioned in that dtype while loading, the heads are built after it.
+        model.heads.to(half)
     engine, _, _, _ = deepspeed.initialize(
         model=model,
         model_parameters=parameter_groups(model, cfg.train.weight_decay) if training else None,

@@ -417,7 +417,11 @@ def run_grid(grid: Grid) -> list[Outcome]:
         if cell_status(cell) == "done":
             outcomes.append(Outcome(cell, "skipped-done"))
             continue
+        started = time.perf_counter()
         error = _attempt(cell, dist)
+        if dist.is_main:
+            print(f"grid [{i}/{len(grid.cells)}] {cell.name}: {'done' if error is None else 'failed'} in "
+                  f"{time.perf_counter() - started:.0f} s", flush=True)
         if error is None:
             outcomes.append(Outcome(cell, "ran"))
             continue

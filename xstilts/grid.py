@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import functools
 import gc
+import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path

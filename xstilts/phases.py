@@ -426,12 +426,13 @@ def retrieval(cfg: RunConfig, spec: TaskSpec, languages, model_path: str, dist: 
     ranks wait, so the command behaves the same under any launcher.
     """
     from xstilts.evaluation.retrieval import default_layer, evaluate_retrieval
-    from xstilts.models.encoder import load_encoder
+    from xstilts.models.encoder import load_encoder, unpartitioned
 
     results = None
     if dist.is_main:
         tokenizer = load_tokenizer(model_path, cfg.model.revision, cfg.model.trust_remote_code)
-        encoder = load_encoder(model_path, cfg.model.revision, cfg.model.trust_remote_code).to(dist.device)
+        with unpartitioned():  # rank 0 alone loads it
+            encoder = load_encoder(model_path, cfg.model.revision, cfg.model.trust_remote_code).to(dist.device)
         data_dir = str(Path(cfg.data.data_dir) / spec.name) if cfg.data.data_dir else None
         per_lang = evaluate_retrieval(
             spec.name, encoder, tokenizer, languages, data_dir, cfg.eval.retrieval_layer, run_dir,

@@ -232,10 +232,11 @@ def measure_encoder(encoder, tokenizer, texts: Mapping[str, Sequence[str]], laye
 
 def load_served_model(model_dir: str | Path, spec: TaskSpec):
     """A target run's exported `model/` folder as a plain `MultiTaskModel` (encoder + `spec`'s head)."""
-    from xstilts.models.encoder import load_encoder
+    from xstilts.models.encoder import load_encoder, unpartitioned
     from xstilts.models.multitask import MultiTaskModel, load_heads
 
-    model = MultiTaskModel(load_encoder(str(model_dir)), {spec.name: spec})
+    with unpartitioned():  # rank 0 alone loads it, also while a ZeRO-3 engine is live
+        model = MultiTaskModel(load_encoder(str(model_dir)), {spec.name: spec})
     load_heads(model, model_dir)
     return model
 

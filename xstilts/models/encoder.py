@@ -6,6 +6,7 @@ encoder (XLM-R up to XXL, mDeBERTa-v3) or a decoder LLM (Llama, Qwen2, Gemma ...
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from xstilts.errors import ConfigError
@@ -43,6 +44,24 @@ def load_tokenizer(name_or_path: str, revision: str | None = None, trust_remote_
             )
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer
+
+
+@contextlib.contextmanager
+def unpartitioned():
+    """Inside this block `from_pretrained` loads whole models, even while a ZeRO-3 engine is live.
+
+    transformers partitions every model it loads while a ZeRO-3 config is registered, and that
+    partitioning is collective: a load on rank 0 alone (timing the exported model for inference)
+    would wait forever for the other ranks.
+    """
+    from transformers.integrations.deepspeed import set_hf_deepspeed_config, unset_hf_deepspeed_config
+
+    unset_hf_deepspeed_config()
+    try:
+        yield
+    finally:
+        if _LIVE_DS_CONFIG is not None:  # the ZeRO-3 config `load_encoder` registered, if any
+            set_hf_deepspeed_config(_LIVE_DS_CONFIG)
 
 
 def load_encoder(

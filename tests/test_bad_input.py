@@ -17,7 +17,8 @@ from launch_utils import REPO, job_env
 from xstilts.config import TrainArgs, load_config, resolve_batch
 from xstilts.data.features import load_examples
 from xstilts.errors import ConfigError, DataError
-from xstilts.tasks.base import get_task, split_task_names
+from xstilts.stages import parse
+from xstilts.tasks.base import get_task
 from xstilts.tasks.languages import check_languages
 
 GOOD = {"premise": "A cat sleeps.", "hypothesis": "A pet rests.", "label": 0}
@@ -32,7 +33,7 @@ def test_unknown_task_suggests_nearest():
     with pytest.raises(ConfigError, match=r"unknown task 'mnlii' \(did you mean 'mnli'"):
         get_task("mnlii")
     with pytest.raises(ConfigError, match=r"unknown task 'sqad_v2' \(did you mean 'squad_v2'"):
-        [get_task(n) for n in split_task_names("mnli+sqad_v2")]
+        parse("mnli+sqad_v2")
 
 
 def test_unknown_approach_and_choice_values():

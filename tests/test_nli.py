@@ -15,7 +15,8 @@ from conftest import MNLI_SIZES, XNLI_FIXTURE_LANGUAGES, XNLI_SIZE
 from hub_fixtures import fake_hub
 from xstilts.data.features import load_examples
 from xstilts.errors import ConfigError, DataError
-from xstilts.tasks import get_task, split_task_names
+from xstilts.stages import parse
+from xstilts.tasks import get_task
 from xstilts.tasks.base import LoadRequest, PairExample
 from xstilts.tasks.nli import MNLI, NLI_LABELS, XNLI
 
@@ -320,13 +321,13 @@ def test_unknown_task_names_the_nearest(name, suggestion):
     assert "known tasks: " in str(err.value)
 
 
-def test_split_task_names():
-    assert split_task_names("mnli+xnli") == ["mnli", "xnli"]
-    assert split_task_names(" mnli ") == ["mnli"]
+def test_intermediate_task_lists():
+    assert parse("mnli+xnli") == [["mnli", "xnli"]]
+    assert parse(" mnli ") == [["mnli"]]
     with pytest.raises(ConfigError, match="did you mean 'xnli'"):
-        split_task_names("mnli+xnlj")
-    with pytest.raises(ConfigError, match="empty task list"):
-        split_task_names("+")
+        parse("mnli+xnlj")
+    with pytest.raises(ConfigError, match="empty stage"):
+        parse("+")
 
 
 def test_fixture_is_learnable_by_a_tiny_model(mnli_fixture_dir, tiny_model_dir):

@@ -2,7 +2,7 @@
 
 import importlib
 
-from xstilts.tasks.base import TaskSpec, all_tasks, get_task, register, split_task_names
+from xstilts.tasks.base import TaskSpec, all_tasks, get_task, register
 
 _TASK_MODULES = [
     "xstilts.tasks.nli",
@@ -18,4 +18,4 @@ _TASK_MODULES = [
 for _module in _TASK_MODULES:
     importlib.import_module(_module)
 
-__all__ = ["TaskSpec", "all_tasks", "get_task", "register", "split_task_names"]
+__all__ = ["TaskSpec", "all_tasks", "get_task", "register"]

@@ -206,13 +206,3 @@ def all_tasks() -> dict[str, TaskSpec]:
     from xstilts import tasks  # noqa: F401
 
     return dict(_TASKS)
-
-
-def split_task_names(joined: str) -> list[str]:
-    """'mnli+squad_v2' -> ['mnli', 'squad_v2'], each checked against the registry."""
-    names = [n.strip() for n in joined.split("+") if n.strip()]
-    if not names:
-        raise ConfigError(f"empty task list {joined!r}: expected names joined by '+'")
-    for n in names:
-        get_task(n)
-    return names

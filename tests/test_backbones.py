@@ -292,3 +292,31 @@ def test_mlm_approach_refuses_a_decoder_before_reading_the_corpus(tmp_path):
                        f"approach_args.mlm_corpus={tmp_path / 'empty'}"])
     with pytest.raises(ConfigError, match="approach=mlm .* causal decoder \\(qwen2\\)"):
         build_mlm(cfg, {}, None, None)
+
+
+def test_saved_encoders_load_without_the_false_mistral_regex_warning(tmp_path):
+    """transformers 4.57.3-4.57.6 warn "incorrect regex pattern" on any folder they saved."""
+    import logging
+
+    from transformers import AutoTokenizer
+
+    from xstilts.models.encoder import _mistral_regex_kwargs, load_tokenizer
+
+    path = save_tiny_model(tmp_path / "xlmr")
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    source = logging.getLogger("transformers.tokenization_utils_base")
+    source.addHandler(handler)
+    try:
+        ours = load_tokenizer(str(path))
+    finally:
+        source.removeHandler(handler)
+    assert not [r for r in records if "regex" in r.getMessage()]
+    text = "Don't split it's or l'homme: ÉTÉ 2026."
+    assert ours(text)["input_ids"] == AutoTokenizer.from_pretrained(path)(text)["input_ids"]
+    # A Mistral folder keeps transformers' own check; a Hub id has no folder to read.
+    mistral = tmp_path / "mistral"
+    mistral.mkdir()
+    (mistral / "config.json").write_text('{"model_type": "mistral"}')
+    assert _mistral_regex_kwargs(str(mistral)) == {} == _mistral_regex_kwargs("mistralai/Mistral-7B-v0.1")

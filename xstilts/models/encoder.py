@@ -7,6 +7,8 @@ encoder (XLM-R up to XXL, mDeBERTa-v3) or a decoder LLM (Llama, Qwen2, Gemma ...
 from __future__ import annotations
 
 import contextlib
+import json
+from pathlib import Path
 from typing import Any
 
 from xstilts.errors import ConfigError
@@ -34,8 +36,9 @@ def load_tokenizer(name_or_path: str, revision: str | None = None, trust_remote_
     """
     from transformers import AutoTokenizer
 
+    path = resolve_model_path(name_or_path)
     tokenizer = AutoTokenizer.from_pretrained(
-        resolve_model_path(name_or_path), revision=revision, trust_remote_code=trust_remote_code
+        path, revision=revision, trust_remote_code=trust_remote_code, **_mistral_regex_kwargs(path)
     )
     if tokenizer.pad_token is None:
         if tokenizer.eos_token is None:
@@ -44,6 +47,25 @@ def load_tokenizer(name_or_path: str, revision: str | None = None, trust_remote_
             )
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer
+
+
+# Model types whose tokenizers transformers may need to repair (its `fix_mistral_regex`).
+_MISTRAL_TYPES = {"mistral", "mistral3", "voxtral", "ministral", "pixtral"}
+
+
+def _mistral_regex_kwargs(path: str) -> dict[str, bool]:
+    """Silence transformers 4.57.3-4.57.6's false "incorrect regex pattern" warning.
+
+    Those versions warn on every local folder whose config.json they wrote (every encoder this
+    toolkit saves), whatever the model (huggingface/transformers#44031): the warning says
+    tokenization is wrong when it is not. Saying `fix_mistral_regex=False` for a folder that is
+    not a Mistral model changes no token; Mistral folders and Hub ids keep transformers' check.
+    """
+    config = Path(path) / "config.json"
+    if not config.is_file():
+        return {}
+    model_type = json.loads(config.read_text(encoding="utf-8")).get("model_type")
+    return {} if model_type in _MISTRAL_TYPES else {"fix_mistral_regex": False}
 
 
 @contextlib.contextmanager

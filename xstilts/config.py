@@ -43,7 +43,7 @@ class ModelArgs:
     revision: str | None = _f(None, "Hub revision (branch, tag or commit) of the encoder.")
     trust_remote_code: bool = _f(False, "Allow model code from the Hub to run. Off unless you trust it.")
     max_seq_length: int = _f(128, "Maximum tokens per sequence; longer QA/tagging inputs are windowed.")
-    doc_stride: int = _f(128, "Overlap (tokens) between windows of long QA contexts.")
+    doc_stride: int = _f(128, "Context tokens between the starts of consecutive windows of long QA contexts (XTREME's doc_stride).")
 
 
 @dataclass

@@ -3,7 +3,8 @@
 Each tiny model (xstilts/models/tiny.py) is fine-tuned on the learnable MNLI fixture and scored
 zero-shot on XNLI; a decoder that pooled its first token could not learn it (that state has
 seen one token). results.json must carry the trained model's parameter counts. A decoder also
-runs the retrieval path (Tatoeba: mean-pooled middle layer, no training).
+runs the retrieval path (Tatoeba: mean-pooled middle layer, no training). A finished run with
+train.keep_checkpoints=false keeps its model and results but not its checkpoints.
 """
 
 from __future__ import annotations
@@ -96,3 +97,19 @@ def test_retrieval_on_a_decoder(data_dir, tmp_path, world_of_one):
     lines = (run / "predictions" / "tatoeba" / "test-de.tsv").read_text().splitlines()
     assert len(lines) == 4 and all(0 <= int(i) < 4 for i in lines)
     assert results["params"]["heads"] == 0 and results["params"]["total"] > results["params"]["embedding"] > 0
+
+
+def test_a_done_run_without_keep_checkpoints_frees_them(data_dir, tmp_path, world_of_one, capsys):
+    from xstilts.phases import run_target
+
+    model = save_tiny_model(tmp_path / "xlmr")
+    args = _args(model, data_dir, tmp_path / "runs", "xnli") + [
+        "train.max_steps=8", "train.eval_every=4", "eval.languages=en", "eval.efficiency=false"]
+    kept = run_target(load_config(args + ["experiment=kept"]))
+    assert sorted(p.name for p in (kept / "checkpoints").glob("step*")) == ["step4", "step8"]
+    run = run_target(load_config(args + ["train.keep_checkpoints=false"]))
+    assert (run / "DONE").exists() and (run / "results.json").exists()
+    assert (run / "model" / "config.json").exists() and not (run / "checkpoints").exists()
+    capsys.readouterr()
+    run_target(load_config(args + ["train.keep_checkpoints=false"]))  # a rerun: DONE, so skipped
+    assert "is DONE, skipping" in capsys.readouterr().out

@@ -43,7 +43,7 @@ class ModelArgs:
     revision: str | None = _f(None, "Hub revision (branch, tag or commit) of the encoder.")
     trust_remote_code: bool = _f(False, "Allow model code from the Hub to run. Off unless you trust it.")
     max_seq_length: int = _f(128, "Maximum tokens per sequence; longer QA/tagging inputs are windowed.")
-    doc_stride: int = _f(128, "Context tokens between the starts of consecutive windows of long QA contexts (XTREME's doc_stride).")
+    doc_stride: int = _f(128, "Step, in context tokens, between consecutive windows of a long QA context.")
 
 
 @dataclass
@@ -112,6 +112,12 @@ class TrainArgs:
     )
     eval_every: int = _f(500, "Validate (and checkpoint) every N optimizer steps; the best one is kept.")
     max_checkpoints: int = _f(2, "Keep the newest N DeepSpeed checkpoints (plus the best).")
+    keep_checkpoints: bool = _f(
+        True,
+        "Keep a run's DeepSpeed checkpoints once it is DONE. A finished run is skipped, never resumed, "
+        "and later phases start from its exported model, so false frees their disk: weights plus "
+        "optimizer states, about 9 GB per XLM-R Large run.",
+    )
     log_every: int = _f(10, "Write train/loss and train/lr to TensorBoard every N steps.")
     collective_timeout_minutes: float = _f(
         30.0,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import shutil
 from pathlib import Path
 
 from xstilts import corpora, stages
@@ -77,9 +78,15 @@ def _save_config(cfg: RunConfig, run_dir: Path, dist: Dist) -> None:
     dist.barrier()
 
 
-def _done(run_dir: Path, dist: Dist) -> None:
+def _done(cfg: RunConfig, run_dir: Path, dist: Dist) -> None:
+    """Mark the run finished; then, unless train.keep_checkpoints, free its checkpoints' disk.
+
+    DONE comes first: a run killed while its checkpoints are deleted is still finished.
+    """
     if dist.is_main:
         (run_dir / "DONE").write_text("", encoding="utf-8")
+        if not cfg.train.keep_checkpoints:
+            shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
     dist.barrier()
 
 
@@ -183,7 +190,7 @@ def run_intermediate(cfg: RunConfig) -> Path:
     state, _ = train(cfg, dist, run_dir, prepared.data, tokenizer, model_path, run_dir / "encoder", board)
     board.hparams(_hparams(cfg), {"hparam/validation_score": state.best_score or 0.0})
     board.close()
-    _done(run_dir, dist)
+    _done(cfg, run_dir, dist)
     return run_dir
 
 
@@ -261,7 +268,7 @@ def _train_stages(cfg: RunConfig, spec: TaskSpec, stages: list[tuple[Path, Phase
             board = Board(stage_dir / "tb" if dist.is_main else None)
             train(cfg, dist, stage_dir, data, tokenizer, model_path, stage_dir / "model", board, heads_from)
             board.close()
-            _done(stage_dir, dist)
+            _done(cfg, stage_dir, dist)
         model_path = heads_from = str(stage_dir / "model")
     return model_path, heads_from
 
@@ -284,7 +291,7 @@ def run_target(cfg: RunConfig) -> Path:
     if spec.family == "retrieval":  # BUCC, Tatoeba: no training data; the encoder is scored as is
         _save_config(cfg, run_dir, dist)
         retrieval(cfg, spec, languages, model_path, dist, run_dir)
-        _done(run_dir, dist)
+        _done(cfg, run_dir, dist)
         return run_dir
     tokenizer = load_tokenizer(model_path, cfg.model.revision, cfg.model.trust_remote_code)
     source = configured_task(cfg, spec.train_task, dist) if spec.train_task else spec
@@ -303,7 +310,7 @@ def run_target(cfg: RunConfig) -> Path:
                         model_params(engine))
     board.hparams(_hparams(cfg), {"hparam/score": results["score"]})
     board.close()
-    _done(run_dir, dist)
+    _done(cfg, run_dir, dist)
     return run_dir
 
 

@@ -113,3 +113,36 @@ def test_a_done_run_without_keep_checkpoints_frees_them(data_dir, tmp_path, worl
     capsys.readouterr()
     run_target(load_config(args + ["train.keep_checkpoints=false"]))  # a rerun: DONE, so skipped
     assert "is DONE, skipping" in capsys.readouterr().out
+
+
+def test_phases_free_their_deepspeed_engines(data_dir, tmp_path, world_of_one, monkeypatch):
+    """DeepSpeed's gradient hooks keep a trained engine alive after it is dropped (a cycle through
+    C++ autograd nodes); a grid runs many cells in one process, so every phase releases its
+    engine, and the grid releases the engine of a cell that failed midway."""
+    import gc
+
+    from xstilts import phases
+    from xstilts.grid import release_memory
+
+    def live_engines() -> int:
+        gc.collect()
+        return sum(type(o).__name__ == "DeepSpeedEngine" for o in gc.get_objects())
+
+    model = save_tiny_model(tmp_path / "xlmr")
+    args = _args(model, data_dir, tmp_path / "runs", "xnli") + [  # ZeRO-2 registers gradient hooks
+        "train.deepspeed_config=ds_configs/zero2.json", "train.max_steps=2", "train.eval_every=2",
+        "eval.languages=en", "eval.efficiency=false"]
+    before = live_engines()
+    phases.run_target(load_config(args))
+    assert live_engines() == before
+
+    def evaluation_fails(*args, **kwargs):
+        raise RuntimeError("evaluation failed")
+
+    monkeypatch.setattr(phases, "zero_shot", evaluation_fails)
+    with pytest.raises(RuntimeError, match="evaluation failed") as failure:
+        phases.run_target(load_config(args + ["experiment=failed"]))
+    del failure  # its traceback's frames hold the engine too
+    assert live_engines() == before + 1  # trained, then dropped unreleased: kept alive by its hooks
+    release_memory()
+    assert live_engines() == before

@@ -361,13 +361,16 @@ class Outcome:
 def release_memory() -> None:
     """Forget one cell's DeepSpeed state before the next cell of the same process.
 
+    A cell that failed midway leaves its engine alive (see `trainer.release_all_engines`).
     Transformers keeps the live ZeRO-3 config in a global (it makes `from_pretrained`
     partition weights); left set, the next ZeRO-2 cell would load a partitioned model.
     """
     from transformers.integrations.deepspeed import unset_hf_deepspeed_config
 
+    from xstilts.engine.trainer import release_all_engines
     from xstilts.models import encoder
 
+    release_all_engines()
     unset_hf_deepspeed_config()
     encoder._LIVE_DS_CONFIG = None
     gc.collect()

@@ -17,7 +17,7 @@ from xstilts.approaches import get_approach
 from xstilts.config import RunConfig, effective_learning_rate, resolve_batch, to_dict, to_yaml
 from xstilts.data.features import cache_root, featurize_cached, load_examples
 from xstilts.engine.distributed import Dist, init_distributed
-from xstilts.engine.trainer import PhaseData, build_engine, train, write_json_atomic
+from xstilts.engine.trainer import PhaseData, build_engine, release_engine, train, write_json_atomic
 from xstilts.errors import ConfigError
 from xstilts.evaluation import efficiency, xtreme_format
 from xstilts.evaluation.metrics import summarise
@@ -187,7 +187,8 @@ def run_intermediate(cfg: RunConfig) -> Path:
     board = Board(run_dir / "tb" if dist.is_main else None)
     for tag, value in prepared.scalars.items():  # data statistics (e.g. MLM tokens per language)
         board.scalar(tag, value, 0)
-    state, _ = train(cfg, dist, run_dir, prepared.data, tokenizer, model_path, run_dir / "encoder", board)
+    state, engine = train(cfg, dist, run_dir, prepared.data, tokenizer, model_path, run_dir / "encoder", board)
+    release_engine(engine)
     board.hparams(_hparams(cfg), {"hparam/validation_score": state.best_score or 0.0})
     board.close()
     _done(cfg, run_dir, dist)
@@ -266,7 +267,8 @@ def _train_stages(cfg: RunConfig, spec: TaskSpec, stages: list[tuple[Path, Phase
                 stage_dir.mkdir(parents=True, exist_ok=True)
             dist.barrier()
             board = Board(stage_dir / "tb" if dist.is_main else None)
-            train(cfg, dist, stage_dir, data, tokenizer, model_path, stage_dir / "model", board, heads_from)
+            _, engine = train(cfg, dist, stage_dir, data, tokenizer, model_path, stage_dir / "model", board, heads_from)
+            release_engine(engine)
             board.close()
             _done(cfg, stage_dir, dist)
         model_path = heads_from = str(stage_dir / "model")
@@ -308,6 +310,7 @@ def run_target(cfg: RunConfig) -> Path:
     state, engine = train(cfg, dist, run_dir, data, tokenizer, model_path, run_dir / "model", board, heads_from)
     results = zero_shot(cfg, spec, languages, engine, tokenizer, dist, run_dir, board, run_dir / "model",
                         model_params(engine))
+    release_engine(engine)
     board.hparams(_hparams(cfg), {"hparam/score": results["score"]})
     board.close()
     _done(cfg, run_dir, dist)
@@ -333,6 +336,7 @@ def run_evaluate(cfg: RunConfig) -> Path:
                              heads_from=model_dir, training=False)
     board = Board(run_dir / "tb" if dist.is_main else None)
     zero_shot(cfg, spec, languages, engine, tokenizer, dist, run_dir, board, model_dir, model_params(engine))
+    release_engine(engine)
     board.close()
     return run_dir
 

@@ -146,3 +146,20 @@ def test_phases_free_their_deepspeed_engines(data_dir, tmp_path, world_of_one, m
     assert live_engines() == before + 1  # trained, then dropped unreleased: kept alive by its hooks
     release_memory()
     assert live_engines() == before
+
+
+def test_commands_leave_the_process_group(data_dir, tmp_path, world_of_one, capsys):
+    """A phase command destroys its process group before returning, after success and after a
+    reported error: gloo work still alive at interpreter exit killed a finished rank with
+    SIGABRT. Last in this module, since it tears down the group the others share."""
+    from xstilts.cli import main
+
+    model = save_tiny_model(tmp_path / "xlmr")
+    args = [f"model.name_or_path={model}", f"data.data_dir={data_dir}", f"output_root={tmp_path / 'runs'}",
+            "approach=none", "eval.efficiency=false"]
+    assert main(["evaluate", *args, "target=tatoeba", "eval.languages=de"]) == 0
+    assert len(list((tmp_path / "runs").rglob("results.json"))) == 1
+    assert not torch.distributed.is_initialized()
+    assert main(["evaluate", *args, "target=xnli"]) == 2  # no trained model to score
+    assert "holds no trained model" in capsys.readouterr().err
+    assert not torch.distributed.is_initialized()

@@ -66,6 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         print(USAGE)
         return 0
     command, args = argv[0], argv[1:]
+    status = 0
     if any(a in ("-h", "--help") for a in args):
         print(USAGE)
         _print_options()
@@ -107,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(grid.plan_from_options(cells, options))
                 return 0
             outcomes = grid.run_grid(cells)
-            return 1 if any(o.result == "failed" for o in outcomes) else 0
+            status = 1 if any(o.result == "failed" for o in outcomes) else 0
         elif command in ("intermediate", "target", "evaluate"):
             from xstilts.config import load_config
 
@@ -121,8 +122,22 @@ def main(argv: list[str] | None = None) -> int:
             raise ConfigError(f"unknown command {command!r}{nearest(command, COMMANDS)}\n{USAGE}")
     except (ConfigError, DataError, CheckpointError) as err:
         print(f"error: {err}", file=sys.stderr, flush=True)
+        _leave_process_group()
         return 2
-    return 0
+    _leave_process_group()
+    return status
+
+
+def _leave_process_group() -> None:
+    """Destroy the process group of a phase or grid command before the interpreter exits.
+
+    An unexpected exception skips this on purpose: its rank exits with the traceback, and a
+    peer still inside a collective is stopped by the launcher rather than by a teardown here.
+    """
+    if "torch" in sys.modules:  # `tasks`, `report` and the like never start one
+        from xstilts.engine.distributed import leave_process_group
+
+        leave_process_group()
 
 
 if __name__ == "__main__":

@@ -72,6 +72,19 @@ def _unlink_shared_memory(local_rank: int) -> None:
     torch.distributed.barrier()
 
 
+def leave_process_group() -> None:
+    """Destroy the process group, if this process joined one, before the interpreter exits.
+
+    Without it, gloo's worker threads can still hold finished work (a barrier's tensors) while
+    Python tears itself down; a rank then dies with SIGABRT ("terminate called without an
+    active exception") after it has done all its work, and the launcher reports the whole job
+    as failed (pytorch/pytorch#190489). Destroying is local to this rank: no peer is waited for,
+    so it is also safe after an error that only this rank raised.
+    """
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
+
+
 def init_distributed(timeout_minutes: float = 30.0) -> Dist:
     """Join (or create) the process group through DeepSpeed and pick this rank's device.
 

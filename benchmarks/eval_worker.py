@@ -17,7 +17,7 @@ import torch
 
 from benchmarks.common import eval_sets
 from xstilts.data.features import featurize_cached
-from xstilts.engine.distributed import init_distributed
+from xstilts.engine.distributed import init_distributed, leave_process_group
 from xstilts.models.encoder import load_encoder, load_tokenizer
 from xstilts.models.multitask import MultiTaskModel
 from xstilts.tasks.base import get_task
@@ -81,3 +81,4 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+    leave_process_group()  # a rank exiting with live gloo work can abort after its work is done

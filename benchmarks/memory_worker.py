@@ -18,7 +18,7 @@ import torch
 
 from benchmarks.common import mnli_like
 from xstilts.config import RunConfig
-from xstilts.engine.distributed import init_distributed
+from xstilts.engine.distributed import init_distributed, leave_process_group
 from xstilts.engine.trainer import build_engine
 from xstilts.families import get_family
 from xstilts.models.encoder import load_tokenizer
@@ -117,3 +117,4 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+    leave_process_group()  # a rank exiting with live gloo work can abort after its work is done

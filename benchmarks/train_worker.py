@@ -24,7 +24,7 @@ import torch
 from benchmarks.common import mnli_like, squad_like
 from xstilts.config import RunConfig, fill_ds_config, load_ds_config
 from xstilts.data.features import FeatureTable, featurize_cached
-from xstilts.engine.distributed import init_distributed
+from xstilts.engine.distributed import init_distributed, leave_process_group
 from xstilts.models.encoder import load_tokenizer
 from xstilts.tasks.base import get_task
 
@@ -193,3 +193,4 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+    leave_process_group()  # a rank exiting with live gloo work can abort after its work is done

@@ -18,6 +18,7 @@ import torch
 from conftest import write_mnli_fixture
 from family_fixtures import write_family_data
 from xstilts.config import load_config
+from xstilts.engine.distributed import leave_process_group
 from xstilts.models.tiny import TINY_ARCHITECTURES, save_tiny_model
 
 
@@ -33,8 +34,7 @@ def world_of_one():
                                MASTER_ADDR="127.0.0.1", MASTER_PORT=str(free_port())).items():
             env.setenv(key, value)
         yield
-        if torch.distributed.is_initialized():
-            torch.distributed.destroy_process_group()
+        leave_process_group()
 
 
 @pytest.fixture(scope="module")

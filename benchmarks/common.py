@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from xstilts.tasks.base import PairExample
+from toolkit.tasks.base import PairExample
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "demo_data"
@@ -83,10 +83,10 @@ def eval_sets(per_language: int, seed: int = 0) -> dict[str, list[PairExample]]:
 def model_dir(quick: bool, scratch: Path) -> str:
     """The embedded multilingual-e5-small (XLM-R architecture), or a tiny random XLM-R for --quick."""
     if not quick:
-        from xstilts.models.embedded import embedded_path
+        from toolkit.models.embedded import embedded_path
 
         return str(embedded_path())
-    from xstilts.models.tiny import save_tiny_model
+    from toolkit.models.tiny import save_tiny_model
 
     folder = scratch / "tiny-model"
     if not folder.exists():

@@ -1,4 +1,4 @@
-"""Zero-shot evaluation throughput over many languages: `xstilts.evaluation.predict` against
+"""Zero-shot evaluation throughput over many languages: `toolkit.evaluation.predict` against
 `Trainer.predict`, both on the same 2 ranks, model weights, features and batch size.
 
 Ours sorts each language's features by length and shares the batches across ranks; Trainer
@@ -16,11 +16,11 @@ from pathlib import Path
 import torch
 
 from benchmarks.common import eval_sets
-from xstilts.data.features import featurize_cached
-from xstilts.engine.distributed import init_distributed, leave_process_group
-from xstilts.models.encoder import load_encoder, load_tokenizer
-from xstilts.models.multitask import MultiTaskModel
-from xstilts.tasks.base import get_task
+from toolkit.data.features import featurize_cached
+from toolkit.engine.distributed import init_distributed, leave_process_group
+from toolkit.models.encoder import load_encoder, load_tokenizer
+from toolkit.models.multitask import MultiTaskModel
+from toolkit.tasks.base import get_task
 
 
 def main() -> None:
@@ -43,7 +43,7 @@ def main() -> None:
 
     from transformers import AutoModelForSequenceClassification, DataCollatorWithPadding, Trainer, TrainingArguments
 
-    from xstilts.evaluation.predict import predict
+    from toolkit.evaluation.predict import predict
 
     torch.manual_seed(0)
     ours = MultiTaskModel(load_encoder(args.model), {"mnli": spec})

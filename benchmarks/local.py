@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from xstilts.data.batching import global_batches, rank_micro_batches
-from xstilts.data.features import featurize_cached
-from xstilts.families import get_family
-from xstilts.tasks.base import get_task
+from toolkit.data.batching import global_batches, rank_micro_batches
+from toolkit.data.features import featurize_cached
+from toolkit.families import get_family
+from toolkit.tasks.base import get_task
 
 
 def lengths_of(examples, tokenizer, max_length: int) -> list[int]:

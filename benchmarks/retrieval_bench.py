@@ -1,6 +1,6 @@
 """BUCC-scale bitext mining in a fresh process (so peak memory is this job's alone).
 
-`--method ours` runs `xstilts.evaluation.retrieval.mine_pairs` (exact k-NN with faiss in query
+`--method ours` runs `toolkit.evaluation.retrieval.mine_pairs` (exact k-NN with faiss in query
 batches, ratio margin, one pair per sentence). `--method naive` builds the full similarity
 matrix with one matrix product and takes the same k neighbours and margins from it: the
 all-pairs approach whose memory grows with n^2.
@@ -51,7 +51,7 @@ def main() -> None:
     p.add_argument("--dim", type=int, default=384)
     p.add_argument("--out", required=True)
     args = p.parse_args()
-    from xstilts.evaluation.retrieval import mine_pairs  # imported before the baseline reading
+    from toolkit.evaluation.retrieval import mine_pairs  # imported before the baseline reading
 
     src, trg = embeddings(args.n, args.dim)
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024

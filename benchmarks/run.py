@@ -199,7 +199,7 @@ def main() -> None:
     results["machine"] = common.machine()
     scratch = Path(tempfile.mkdtemp(prefix="xstilts-bench-"))
     model = common.model_dir(args.quick, scratch)
-    from xstilts.models.encoder import load_tokenizer
+    from toolkit.models.encoder import load_tokenizer
 
     tokenizer = load_tokenizer(model)
     for name in wanted:

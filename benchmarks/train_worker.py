@@ -1,6 +1,6 @@
 """One side of the training-throughput benchmark, run on every rank by the deepspeed launcher.
 
-`--side ours` trains with `xstilts.engine.trainer.train` (length-grouped batches); `--side hf`
+`--side ours` trains with `toolkit.engine.trainer.train` (length-grouped batches); `--side hf`
 trains the same encoder with Hugging Face's `Trainer`, its default `DataCollatorWithPadding`
 and default random batches (`group_by_length=False`), with the *same filled DeepSpeed config*.
 Both see identical token ids (our cached features) and the same micro batch, precision, ZeRO
@@ -22,11 +22,11 @@ from pathlib import Path
 import torch
 
 from benchmarks.common import mnli_like, squad_like
-from xstilts.config import RunConfig, fill_ds_config, load_ds_config
-from xstilts.data.features import FeatureTable, featurize_cached
-from xstilts.engine.distributed import init_distributed, leave_process_group
-from xstilts.models.encoder import load_tokenizer
-from xstilts.tasks.base import get_task
+from toolkit.config import RunConfig, fill_ds_config, load_ds_config
+from toolkit.data.features import FeatureTable, featurize_cached
+from toolkit.engine.distributed import init_distributed, leave_process_group
+from toolkit.models.encoder import load_tokenizer
+from toolkit.tasks.base import get_task
 
 PROFILES = {"mnli": (mnli_like, 128), "squad": (squad_like, 384)}
 
@@ -86,7 +86,7 @@ def total_tokens(count: int) -> int:
 
 
 def side_ours(args, dist, tokenizer, cfg, table, scratch: Path) -> dict:
-    from xstilts.engine.trainer import PhaseData, train
+    from toolkit.engine.trainer import PhaseData, train
 
     counting = CountingTable(table)
     board = ClockBoard(counting)

@@ -15,7 +15,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ranks="${DEMO_RANKS:-2}"
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}" TOKENIZERS_PARALLELISM=false
 
-python3 -m xstilts demo-data runs/demo/data
+python3 -m toolkit demo-data runs/demo/data
 # The whole grid (configs/grids/demo.yaml) in one launch; it ends by writing the report.
 deepspeed --num_gpus "$ranks" run_scripts/grid.sh spec=configs/grids/demo.yaml "$@"
 echo "Report: runs/demo/report/report.md (and .csv, .json, heatmap.png)"

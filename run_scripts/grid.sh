@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The experiment grid (xstilts/grid.py). Works both ways:
+# The experiment grid (toolkit/grid.py). Works both ways:
 #   bash run_scripts/grid.sh spec=configs/grids/X.yaml key=value ...   (one process)
 #   deepspeed [launcher flags] run_scripts/grid.sh spec=configs/grids/X.yaml key=value ...
 # The DeepSpeed launcher runs this file with `python -u` on every rank, so it is written to be
@@ -13,6 +13,6 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from xstilts.cli import main  # noqa: E402
+from toolkit.cli import main  # noqa: E402
 
 sys.exit(main(["grid"] + sys.argv[1:]))

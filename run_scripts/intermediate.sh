@@ -13,6 +13,6 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from xstilts.cli import main  # noqa: E402
+from toolkit.cli import main  # noqa: E402
 
 sys.exit(main(["intermediate"] + sys.argv[1:]))

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from xstilts.tasks.nli import NLI_LABELS
+from toolkit.tasks.nli import NLI_LABELS
 
 MNLI_SIZES = {"train": 240, "validation": 48, "test": 48}
 XNLI_SIZE = 36  # per language and split
@@ -45,7 +45,7 @@ def shared_data() -> Path:
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory) -> Path:
     """A tiny random XLM-R encoder + tokenizer saved as a Hugging Face folder."""
-    from xstilts.models.tiny import save_tiny_model
+    from toolkit.models.tiny import save_tiny_model
 
     return save_tiny_model(tmp_path_factory.mktemp("tiny_model"))
 

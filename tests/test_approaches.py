@@ -8,11 +8,11 @@ import json
 import pytest
 
 from baselines.translate.dataset_io import read_examples_jsonl
-from xstilts import approaches
-from xstilts.config import APPROACHES, describe, load_config
-from xstilts.data.batching import planned_steps, task_probabilities
-from xstilts.errors import ConfigError, DataError
-from xstilts.phases import intermediate_name
+from toolkit import approaches
+from toolkit.config import APPROACHES, describe, load_config
+from toolkit.data.batching import planned_steps, task_probabilities
+from toolkit.errors import ConfigError, DataError
+from toolkit.phases import intermediate_name
 
 
 class OneRank:
@@ -109,7 +109,7 @@ def test_fixed_share_sampling_and_steps():
 
 @pytest.fixture(scope="module")
 def tokenizer():
-    from xstilts.models.tiny import tiny_tokenizer
+    from toolkit.models.tiny import tiny_tokenizer
 
     return tiny_tokenizer()
 

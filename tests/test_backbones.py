@@ -1,6 +1,6 @@
 """Every backbone family through every task family: XLM-R, XLM-R XL, mDeBERTa, Llama, Qwen2, Gemma.
 
-Tiny random models built in code from the real config classes (xstilts/models/tiny.py), with
+Tiny random models built in code from the real config classes (toolkit/models/tiny.py), with
 tokenizers of each family's shape (XLM-R's `</s></s>` pairs, mDeBERTa's `[CLS] A [SEP] B`,
 Llama 3's `<|begin_of_text|>` per text and no pad token, Qwen2's no special tokens at all).
 """
@@ -11,15 +11,15 @@ import numpy as np
 import pytest
 import torch
 
-from xstilts.errors import ConfigError
-from xstilts.evaluation.retrieval import embed_sentences
-from xstilts.families import get_family
-from xstilts.families.layout import layout
-from xstilts.models.backbone import backbone_of, last_token_index
-from xstilts.models.multitask import MultiTaskModel
-from xstilts.models.params import config_parameter_counts, parameter_counts
-from xstilts.models.tiny import TINY_ARCHITECTURES, save_tiny_model, tiny_model
-from xstilts.tasks.base import (
+from toolkit.errors import ConfigError
+from toolkit.evaluation.retrieval import embed_sentences
+from toolkit.families import get_family
+from toolkit.families.layout import layout
+from toolkit.models.backbone import backbone_of, last_token_index
+from toolkit.models.multitask import MultiTaskModel
+from toolkit.models.params import config_parameter_counts, parameter_counts
+from toolkit.models.tiny import TINY_ARCHITECTURES, save_tiny_model, tiny_model
+from toolkit.tasks.base import (
     Answer,
     MultipleChoiceExample,
     PairExample,
@@ -233,7 +233,7 @@ def test_retrieval_embeddings_ignore_padding(name):
 
 
 def test_load_tokenizer_pads_decoders_with_eos_and_export_keeps_it(tmp_path):
-    from xstilts.models.encoder import load_encoder, load_tokenizer
+    from toolkit.models.encoder import load_encoder, load_tokenizer
 
     path = save_tiny_model(tmp_path / "llama", architecture="llama")
     tokenizer = load_tokenizer(str(path))
@@ -264,7 +264,7 @@ def test_parameter_counts_split_embeddings_and_count_tied_weights_once():
 
 def test_hub_sized_configs_match_the_published_sizes():
     """Meta-device counts of the Hub ids the plan knows, against the model cards' figures."""
-    from xstilts.grid import KNOWN_SHAPES, known_config
+    from toolkit.grid import KNOWN_SHAPES, known_config
 
     published = {  # total (bare backbone, no LM head) and non-embedding, in millions
         "FacebookAI/xlm-roberta-large": (560, 303),
@@ -283,8 +283,8 @@ def test_hub_sized_configs_match_the_published_sizes():
 
 
 def test_mlm_approach_refuses_a_decoder_before_reading_the_corpus(tmp_path):
-    from xstilts.approaches import build_mlm
-    from xstilts.config import load_config
+    from toolkit.approaches import build_mlm
+    from toolkit.config import load_config
 
     path = save_tiny_model(tmp_path / "qwen2", architecture="qwen2")
     (tmp_path / "empty").mkdir()  # a corpus folder without texts: reading it would fail
@@ -301,7 +301,7 @@ def test_saved_encoders_load_without_the_false_mistral_regex_warning(tmp_path):
 
     from transformers import AutoConfig, AutoTokenizer
 
-    from xstilts.models.encoder import _mistral_regex_kwargs, load_tokenizer, resolve_model_path
+    from toolkit.models.encoder import _mistral_regex_kwargs, load_tokenizer, resolve_model_path
 
     # An encoder folder as the toolkit saves one: the embedded XLM-R tokenizer (250k pieces).
     embedded = resolve_model_path("embedded")

@@ -1,6 +1,6 @@
 """The target phase on every backbone family, single process (a DeepSpeed world of one), in-process.
 
-Each tiny model (xstilts/models/tiny.py) is fine-tuned on the learnable MNLI fixture and scored
+Each tiny model (toolkit/models/tiny.py) is fine-tuned on the learnable MNLI fixture and scored
 zero-shot on XNLI; a decoder that pooled its first token could not learn it (that state has
 seen one token). results.json must carry the trained model's parameter counts. A decoder also
 runs the retrieval path (Tatoeba: mean-pooled middle layer, no training). A finished run with
@@ -17,9 +17,9 @@ import torch
 
 from conftest import write_mnli_fixture
 from family_fixtures import write_family_data
-from xstilts.config import load_config
-from xstilts.engine.distributed import leave_process_group
-from xstilts.models.tiny import TINY_ARCHITECTURES, save_tiny_model
+from toolkit.config import load_config
+from toolkit.engine.distributed import leave_process_group
+from toolkit.models.tiny import TINY_ARCHITECTURES, save_tiny_model
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +62,7 @@ FAST = ("deberta-v2", "llama")
 @pytest.mark.parametrize("architecture", [
     a if a in FAST else pytest.param(a, marks=pytest.mark.slow) for a in TINY_ARCHITECTURES])
 def test_target_phase_learns_on_every_backbone(architecture, data_dir, tmp_path, world_of_one):
-    from xstilts.phases import run_target
+    from toolkit.phases import run_target
 
     model = save_tiny_model(tmp_path / architecture, architecture=architecture)
     cfg = load_config(_args(model, data_dir, tmp_path / "runs", "xnli") + [
@@ -74,7 +74,7 @@ def test_target_phase_learns_on_every_backbone(architecture, data_dir, tmp_path,
     # backbone; Llama pooling its first token instead of its last stays at 33%.
     assert results["metrics"]["en"]["accuracy"] > 75, results["metrics"]
     params = results["params"]
-    from xstilts.models.encoder import load_encoder
+    from toolkit.models.encoder import load_encoder
 
     exported = load_encoder(str(run / "model"))
     assert type(exported).__name__ == type(load_encoder(str(model))).__name__
@@ -87,7 +87,7 @@ def test_target_phase_learns_on_every_backbone(architecture, data_dir, tmp_path,
 
 
 def test_retrieval_on_a_decoder(data_dir, tmp_path, world_of_one):
-    from xstilts.phases import run_target
+    from toolkit.phases import run_target
 
     model = save_tiny_model(tmp_path / "llama", architecture="llama")
     cfg = load_config(_args(model, data_dir, tmp_path / "runs", "tatoeba") + ["eval.languages=de"])
@@ -100,7 +100,7 @@ def test_retrieval_on_a_decoder(data_dir, tmp_path, world_of_one):
 
 
 def test_a_done_run_without_keep_checkpoints_frees_them(data_dir, tmp_path, world_of_one, capsys):
-    from xstilts.phases import run_target
+    from toolkit.phases import run_target
 
     model = save_tiny_model(tmp_path / "xlmr")
     args = _args(model, data_dir, tmp_path / "runs", "xnli") + [
@@ -121,8 +121,8 @@ def test_phases_free_their_deepspeed_engines(data_dir, tmp_path, world_of_one, m
     engine, and the grid releases the engine of a cell that failed midway."""
     import gc
 
-    from xstilts import phases
-    from xstilts.grid import release_memory
+    from toolkit import phases
+    from toolkit.grid import release_memory
 
     def live_engines() -> int:
         gc.collect()
@@ -152,7 +152,7 @@ def test_commands_leave_the_process_group(data_dir, tmp_path, world_of_one, caps
     """A phase command destroys its process group before returning, after success and after a
     reported error: gloo work still alive at interpreter exit killed a finished rank with
     SIGABRT. Last in this module, since it tears down the group the others share."""
-    from xstilts.cli import main
+    from toolkit.cli import main
 
     model = save_tiny_model(tmp_path / "xlmr")
     args = [f"model.name_or_path={model}", f"data.data_dir={data_dir}", f"output_root={tmp_path / 'runs'}",

@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 
 from launch_utils import REPO, job_env
-from xstilts.config import TrainArgs, load_config, resolve_batch
-from xstilts.data.features import load_examples
-from xstilts.errors import ConfigError, DataError
-from xstilts.stages import parse
-from xstilts.tasks.base import get_task
-from xstilts.tasks.languages import check_languages
+from toolkit.config import TrainArgs, load_config, resolve_batch
+from toolkit.data.features import load_examples
+from toolkit.errors import ConfigError, DataError
+from toolkit.stages import parse
+from toolkit.tasks.base import get_task
+from toolkit.tasks.languages import check_languages
 
 GOOD = {"premise": "A cat sleeps.", "hypothesis": "A pet rests.", "label": 0}
 
@@ -135,8 +135,8 @@ def test_answer_span_outside_context(tmp_path):
 def test_tokenizer_of_another_model_is_refused():
     from transformers import XLMRobertaConfig, XLMRobertaModel
 
-    from xstilts.models.encoder import check_tokenizer_matches
-    from xstilts.models.tiny import tiny_tokenizer
+    from toolkit.models.encoder import check_tokenizer_matches
+    from toolkit.models.tiny import tiny_tokenizer
 
     tokenizer = tiny_tokenizer()
     small = XLMRobertaModel(XLMRobertaConfig(vocab_size=len(tokenizer) - 10, hidden_size=8, num_hidden_layers=1,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from xstilts.data.batching import (
+from toolkit.data.batching import (
     TaskStream,
     global_batches,
     planned_steps,
@@ -13,7 +13,7 @@ from xstilts.data.batching import (
     task_for_step,
     task_probabilities,
 )
-from xstilts.errors import ConfigError
+from toolkit.errors import ConfigError
 
 
 def skewed_lengths(n: int, seed: int = 0) -> list[int]:

@@ -11,10 +11,10 @@ import pytest
 from datasets import ClassLabel, Dataset, Features, Value
 
 from hub_fixtures import fake_hub, write_jsonl
-from xstilts.errors import DataError
-from xstilts.tasks.base import LoadRequest, PairExample, get_task
-from xstilts.tasks.classification import ANLI, ANLI_PLUS, PAWSX, QQP, SNLI
-from xstilts.tasks.nli import MNLI
+from toolkit.errors import DataError
+from toolkit.tasks.base import LoadRequest, PairExample, get_task
+from toolkit.tasks.classification import ANLI, ANLI_PLUS, PAWSX, QQP, SNLI
+from toolkit.tasks.nli import MNLI
 
 SHARED = Path(os.environ.get("XSTILTS_SHARED_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data")
 NLI = ClassLabel(names=["entailment", "neutral", "contradiction"])

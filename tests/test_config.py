@@ -12,7 +12,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from xstilts.config import (
+from toolkit.config import (
     REPO_ROOT,
     ZERO12_REDUCE_BUCKET,
     RunConfig,
@@ -25,7 +25,7 @@ from xstilts.config import (
     to_dict,
     to_yaml,
 )
-from xstilts.errors import ConfigError
+from toolkit.errors import ConfigError
 
 DS_CONFIGS = ["zero0", "zero1", "zero2", "zero3", "zero3_offload", "zero3_nvme"]
 
@@ -391,7 +391,7 @@ def test_nvme_offload_needs_a_writable_folder_before_anything_runs(tmp_path):
 def test_nvme_offload_without_async_io_says_how_to_get_it(monkeypatch):
     from deepspeed.accelerator import get_accelerator
 
-    from xstilts.engine.trainer import require_async_io
+    from toolkit.engine.trainer import require_async_io
 
     builder = type(get_accelerator().create_op_builder("AsyncIOBuilder"))
     monkeypatch.setattr(builder, "is_compatible", lambda self, verbose=False: False)
@@ -455,11 +455,11 @@ def test_ds_config_path_resolves_from_any_cwd(monkeypatch):
 
 
 def xstilts(*args: str, cwd=None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "xstilts", *args], capture_output=True, text=True, cwd=cwd, timeout=120)
+    return subprocess.run([sys.executable, "-m", "toolkit", *args], capture_output=True, text=True, cwd=cwd, timeout=120)
 
 
 def test_cli_lists_tasks():
-    from xstilts.tasks import all_tasks
+    from toolkit.tasks import all_tasks
 
     out = xstilts("tasks")
     assert out.returncode == 0, out.stderr
@@ -479,7 +479,7 @@ def test_cli_lists_options():
 
 def test_cli_usage():
     out = xstilts()
-    assert out.returncode == 0 and "usage: python -m xstilts <command>" in out.stdout
+    assert out.returncode == 0 and "usage: python -m toolkit <command>" in out.stdout
 
 
 @pytest.mark.parametrize(

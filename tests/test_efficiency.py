@@ -12,16 +12,16 @@ import pytest
 import torch
 
 from launch_utils import run_phase, scalars
-from xstilts.config import describe, load_config
-from xstilts.errors import ConfigError, DataError
-from xstilts.evaluation import efficiency
-from xstilts.evaluation.efficiency import Settings, draw_sample, inference_dtype
-from xstilts.evaluation.retrieval import sentence_ids
-from xstilts.families import get_family
-from xstilts.models.multitask import MultiTaskModel
-from xstilts.models.params import parameter_counts
-from xstilts.models.tiny import tiny_encoder, tiny_tokenizer
-from xstilts.tasks.base import TaggingExample, get_task
+from toolkit.config import describe, load_config
+from toolkit.errors import ConfigError, DataError
+from toolkit.evaluation import efficiency
+from toolkit.evaluation.efficiency import Settings, draw_sample, inference_dtype
+from toolkit.evaluation.retrieval import sentence_ids
+from toolkit.families import get_family
+from toolkit.models.multitask import MultiTaskModel
+from toolkit.models.params import parameter_counts
+from toolkit.models.tiny import tiny_encoder, tiny_tokenizer
+from toolkit.tasks.base import TaggingExample, get_task
 
 CPU = torch.device("cpu")
 
@@ -179,10 +179,10 @@ def test_options_are_documented():
 
 def test_zero_shot_writes_the_record_into_results_json(tokenizer, mnli_fixture_dir, tmp_path):
     """The phases' evaluation step (target and evaluate both end in it), in process, world of one."""
-    from xstilts import phases
-    from xstilts.engine.distributed import Dist
-    from xstilts.models.multitask import export_model
-    from xstilts.reporting.tensorboard import Board
+    from toolkit import phases
+    from toolkit.engine.distributed import Dist
+    from toolkit.models.multitask import export_model
+    from toolkit.reporting.tensorboard import Board
 
     cfg = load_config([f"data.data_dir={mnli_fixture_dir}", f"data.cache_dir={tmp_path / 'cache'}",
                        "approach=none", "target=xnli", "eval.efficiency_examples=24", "eval.efficiency_warmup=1",
@@ -221,8 +221,8 @@ def write_tatoeba(root) -> None:
 
 
 def test_retrieval_records_the_encoder_embedding_a_sentence(tiny_model_dir, tmp_path):
-    from xstilts import phases
-    from xstilts.engine.distributed import Dist
+    from toolkit import phases
+    from toolkit.engine.distributed import Dist
 
     write_tatoeba(tmp_path / "data")
     cfg = load_config([f"data.data_dir={tmp_path / 'data'}", "approach=none", "target=tatoeba",

@@ -22,8 +22,8 @@ torch = pytest.importorskip("torch")
 
 from transformers import AutoModel, AutoTokenizer, XLMRobertaModel  # noqa: E402
 
-from xstilts.errors import DataError  # noqa: E402
-from xstilts.models import embedded  # noqa: E402
+from toolkit.errors import DataError  # noqa: E402
+from toolkit.models import embedded  # noqa: E402
 
 SENTENCES = {
     "en": "The quick brown fox jumps over the lazy dog near the river bank.",

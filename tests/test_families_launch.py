@@ -36,7 +36,7 @@ def base_args(tiny_model_dir, data_dir, root, zero="zero3") -> list[str]:
 
 
 def test_multitask_zero3_killed_and_resumed_draws_the_same_tasks(tiny_model_dir, data_dir, tmp_path):
-    from xstilts.data.batching import task_for_step, task_probabilities
+    from toolkit.data.batching import task_for_step, task_probabilities
 
     args = base_args(tiny_model_dir, data_dir, tmp_path / "runs") + [
         "experiment=mt", f"intermediate={'+'.join(TASKS)}", "train.max_steps=24", "train.eval_every=8",
@@ -90,7 +90,7 @@ def test_target_family_two_ranks(tiny_model_dir, data_dir, tmp_path, target, met
         lines = (run / "predictions" / "udpos" / "test-de.tsv").read_text().split("\n\n")
         assert len([s for s in lines if s.strip()]) == 16
 
-    from xstilts.evaluation.xtreme_format import score_files
+    from toolkit.evaluation.xtreme_format import score_files
 
     official = score_files(run / "predictions", run / "gold", [target])
     assert official[target]["score"] == pytest.approx(results["score"])

@@ -20,8 +20,8 @@ import yaml
 from conftest import write_mnli_fixture
 from family_fixtures import write_family_data
 from launch_utils import REPO, free_port, kill_job, start_phase, wait_for
-from xstilts.errors import ConfigError
-from xstilts.grid import cell_compute, cell_status, encoder_params, load_grid, plan
+from toolkit.errors import ConfigError
+from toolkit.grid import cell_compute, cell_status, encoder_params, load_grid, plan
 
 APPROACHES = ["english", "none"]
 INTERMEDIATES = ["mnli", "cosmosqa"]
@@ -109,7 +109,7 @@ def test_shipped_grids_load(tmp_path, monkeypatch):
     assert models["xlmr-xxl"] == "facebook/xlm-roberta-xxl" and len(models) == 5
     plan(scale)  # every encoder's compute is known without a download
     # The demo's MLM corpus is made by `xstilts demo-data` (relative to the working folder).
-    from xstilts.demo import prepare_demo_data
+    from toolkit.demo import prepare_demo_data
 
     monkeypatch.chdir(tmp_path)
     prepare_demo_data(tmp_path / "runs" / "demo" / "data")
@@ -165,11 +165,11 @@ def test_plan_counts_local_data(tmp_path, mnli_fixture_dir):
 
 def test_plan_command(tmp_path):
     spec = write_spec(tmp_path / "g.yaml", tmp_path / "runs", "embedded", tmp_path / "data")
-    out = subprocess.run([sys.executable, "-m", "xstilts", "plan", f"spec={spec}", "plan.mfu=0.5"],
+    out = subprocess.run([sys.executable, "-m", "toolkit", "plan", f"spec={spec}", "plan.mfu=0.5"],
                          cwd=REPO, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert "english/cosmosqa/udpos/seed2" in out.stdout and "14 cells (0 done)" in out.stdout
-    bad = subprocess.run([sys.executable, "-m", "xstilts", "plan", f"spec={spec}", "plan.mfo=0.5"],
+    bad = subprocess.run([sys.executable, "-m", "toolkit", "plan", f"spec={spec}", "plan.mfo=0.5"],
                          cwd=REPO, capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "plan.mfu" in bad.stderr
 
@@ -180,10 +180,10 @@ def test_run_grid_isolates_failures_and_skips_done_cells(tmp_path, monkeypatch, 
     from transformers.integrations import HfDeepSpeedConfig
     from transformers.integrations.deepspeed import is_deepspeed_zero3_enabled
 
-    from xstilts import phases
-    from xstilts.engine import distributed
-    from xstilts.grid import run_grid
-    from xstilts.models import encoder
+    from toolkit import phases
+    from toolkit.engine import distributed
+    from toolkit.grid import run_grid
+    from toolkit.models import encoder
 
     calls, broken = [], {"cosmosqa"}
 

@@ -6,9 +6,9 @@ import datasets
 import pytest
 from datasets import ClassLabel, Dataset, Features, Value
 
-from xstilts.errors import DataError
-from xstilts.tasks.base import HubSource
-from xstilts.tasks.io import field, hub_rows, jsonl_rows, label_index, require_file, tsv_rows
+from toolkit.errors import DataError
+from toolkit.tasks.base import HubSource
+from toolkit.tasks.io import field, hub_rows, jsonl_rows, label_index, require_file, tsv_rows
 
 LABELS = ("entailment", "neutral", "contradiction")
 

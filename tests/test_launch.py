@@ -57,7 +57,7 @@ def check_target_run(run: Path, approach: str, intermediate: str) -> dict:
     for tag in ("train/loss", "train/lr", "eval/xnli/en/accuracy", "eval/xnli/de/accuracy", "eval/xnli/score"):
         assert tag in tags, f"{tag} missing from {sorted(tags)}"
     # The official scorer, run on the written files, agrees with results.json.
-    from xstilts.evaluation.xtreme_format import score_files
+    from toolkit.evaluation.xtreme_format import score_files
 
     official = score_files(run / "predictions", run / "gold", ["xnli"])
     assert official["xnli"]["score"] == pytest.approx(results["score"])
@@ -153,10 +153,10 @@ def test_zero3_offload_on_two_ranks_counts_the_whole_model(zero, tiny_model_dir,
     """ZeRO-3 with parameters and optimizer states offloaded, to CPU memory (zero3_offload) or to
     files under train.nvme_path (zero3_nvme, ZeRO-Infinity), trains on two ranks; results.json
     counts the whole model although each rank holds half of it."""
-    from xstilts.models.encoder import load_encoder
-    from xstilts.models.multitask import MultiTaskModel
-    from xstilts.models.params import largest_parameter, parameter_counts
-    from xstilts.tasks.base import get_task
+    from toolkit.models.encoder import load_encoder
+    from toolkit.models.multitask import MultiTaskModel
+    from toolkit.models.params import largest_parameter, parameter_counts
+    from toolkit.tasks.base import get_task
 
     nvme = tmp_path / "nvme"
     extra = []

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from xstilts.errors import ConfigError, DataError
-from xstilts.evaluation.metrics import (
+from toolkit.errors import ConfigError, DataError
+from toolkit.evaluation.metrics import (
     METRICS,
     XTREME_TASK_METRICS,
     accuracy,
@@ -24,7 +24,7 @@ from xstilts.evaluation.metrics import (
     task_score,
     tatoeba,
 )
-from xstilts.tasks.languages import (
+from toolkit.tasks.languages import (
     TATOEBA_CODES,
     TYDIQA_LANGUAGE_NAMES,
     UD_LANGUAGE_NAMES,
@@ -288,7 +288,7 @@ def test_registry_and_task_score():
     assert set(METRICS) == {
         "accuracy", "squad", "squad_v2", "mlqa", "seqeval", "tagging_accuracy", "bucc", "tatoeba", "mlm_accuracy",
     }
-    from xstilts.tasks.base import all_tasks
+    from toolkit.tasks.base import all_tasks
 
     assert {t.metric for t in all_tasks().values()} <= set(METRICS)  # every task's metric exists
     assert set(XTREME_TASK_METRICS.values()) <= set(METRICS)

@@ -16,14 +16,14 @@ from baselines.mlm.corpus import (
     mix_languages,
     mlm_task,
 )
-from xstilts.engine.distributed import Dist
-from xstilts.errors import ConfigError, DataError
-from xstilts.evaluation.predict import predict
-from xstilts.families import get_family
-from xstilts.families import mlm
-from xstilts.models.multitask import MultiTaskModel
-from xstilts.models.tiny import _CORPUS, tiny_config, tiny_encoder, tiny_tokenizer
-from xstilts.tasks.base import LoadRequest, TextExample, get_task
+from toolkit.engine.distributed import Dist
+from toolkit.errors import ConfigError, DataError
+from toolkit.evaluation.predict import predict
+from toolkit.families import get_family
+from toolkit.families import mlm
+from toolkit.models.multitask import MultiTaskModel
+from toolkit.models.tiny import _CORPUS, tiny_config, tiny_encoder, tiny_tokenizer
+from toolkit.tasks.base import LoadRequest, TextExample, get_task
 
 CPU = Dist(rank=0, local_rank=0, world_size=1, device=torch.device("cpu"))
 LINES = _CORPUS.splitlines()
@@ -72,7 +72,7 @@ def test_featurize_errors(tok):
 
 
 def test_features_survive_the_feature_cache(tok, tmp_path):
-    from xstilts.data.features import featurize_cached
+    from toolkit.data.features import featurize_cached
 
     features = featurize_cached(MLM, texts(), tok, 32, tmp_path)
     torch.manual_seed(0)
@@ -186,7 +186,7 @@ def test_pretrained_lm_head_matches_hf_masked_lm(tok, tmp_path, safe, caplog):
             p.normal_(0, 0.5)  # nothing left at its default: a wrong copy would show
     reference.save_pretrained(tmp_path, safe_serialization=safe)
     encoder = AutoModel.from_pretrained(tmp_path, add_pooling_layer=False)
-    with caplog.at_level(logging.INFO, logger="xstilts.families.mlm"):
+    with caplog.at_level(logging.INFO, logger="toolkit.families.mlm"):
         model = MultiTaskModel(encoder, {"mlm": MLM}).eval()
     assert "initialised from the pretrained weights" in caplog.text
     head = model.heads["mlm"]
@@ -209,7 +209,7 @@ def test_bare_encoder_gets_a_fresh_head_and_says_so(tok, tiny_model_dir, caplog)
     encoder = AutoModel.from_pretrained(tiny_model_dir, add_pooling_layer=False)
     head = mlm.MaskedLMHead(encoder.get_input_embeddings(), 32, len(tok), 1e-5)
     assert mlm.load_pretrained_lm_head(head, str(tiny_model_dir)) is False
-    with caplog.at_level(logging.INFO, logger="xstilts.families.mlm"):
+    with caplog.at_level(logging.INFO, logger="toolkit.families.mlm"):
         mlm.make_head(MLM, encoder)
     assert "has no pretrained LM head" in caplog.text and str(tiny_model_dir) in caplog.text
 
@@ -480,9 +480,9 @@ def test_zero3_mlm_approach_trains_the_tied_head(tok, mnli_fixture_dir, tmp_path
     trained = encoder["embeddings.word_embeddings.weight"]
     # The tied decoder weight is the word embedding: saved once, with the encoder.
     assert "mlm.decoder.weight" not in heads and "mlm.decoder.bias" in heads
-    from xstilts.models.encoder import load_encoder
-    from xstilts.models.multitask import MultiTaskModel, load_heads
-    from xstilts.tasks.base import get_task
+    from toolkit.models.encoder import load_encoder
+    from toolkit.models.multitask import MultiTaskModel, load_heads
+    from toolkit.tasks.base import get_task
 
     reloaded = MultiTaskModel(load_encoder(str(run / "encoder")), {"mnli": get_task("mnli"), "mlm": get_task("mlm")})
     load_heads(reloaded, run / "encoder")  # the tie is restored, nothing reported missing

@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 
 from launch_utils import REPO, free_port, job_env
-from xstilts.errors import ConfigError
-from xstilts.launch import expand_nodelist, main as launch_main, parse_hostfile, slurm_slots, write_slurm_hostfile
+from toolkit.errors import ConfigError
+from toolkit.launch import expand_nodelist, main as launch_main, parse_hostfile, slurm_slots, write_slurm_hostfile
 
 NODES = {"node1": "127.0.0.2", "node2": "127.0.0.3"}
 

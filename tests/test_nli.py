@@ -13,12 +13,12 @@ from datasets import ClassLabel, Dataset, Features, Value
 
 from conftest import MNLI_SIZES, XNLI_FIXTURE_LANGUAGES, XNLI_SIZE
 from hub_fixtures import fake_hub
-from xstilts.data.features import load_examples
-from xstilts.errors import ConfigError, DataError
-from xstilts.stages import parse
-from xstilts.tasks import get_task
-from xstilts.tasks.base import LoadRequest, PairExample
-from xstilts.tasks.nli import MNLI, NLI_LABELS, XNLI
+from toolkit.data.features import load_examples
+from toolkit.errors import ConfigError, DataError
+from toolkit.stages import parse
+from toolkit.tasks import get_task
+from toolkit.tasks.base import LoadRequest, PairExample
+from toolkit.tasks.nli import MNLI, NLI_LABELS, XNLI
 
 NLI_FEATURES = {
     "premise": Value("string"), "hypothesis": Value("string"), "label": ClassLabel(names=list(NLI_LABELS)),
@@ -336,9 +336,9 @@ def test_fixture_is_learnable_by_a_tiny_model(mnli_fixture_dir, tiny_model_dir):
     import torch
     from transformers import AutoModel, AutoTokenizer
 
-    from xstilts.data.batching import global_batches
-    from xstilts.families.pair import FAMILY
-    from xstilts.models.multitask import MultiTaskModel
+    from toolkit.data.batching import global_batches
+    from toolkit.families.pair import FAMILY
+    from toolkit.models.multitask import MultiTaskModel
 
     torch.manual_seed(0)
     tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)

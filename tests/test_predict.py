@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 import torch
 
-from xstilts.data.features import featurize_cached
-from xstilts.engine.distributed import Dist
-from xstilts.evaluation.predict import PAD_VALUE, predict
-from xstilts.models.multitask import MultiTaskModel
-from xstilts.models.tiny import tiny_encoder, tiny_tokenizer
-from xstilts.tasks.base import PairExample, TaggingExample, TaskSpec, get_task
+from toolkit.data.features import featurize_cached
+from toolkit.engine.distributed import Dist
+from toolkit.evaluation.predict import PAD_VALUE, predict
+from toolkit.models.multitask import MultiTaskModel
+from toolkit.models.tiny import tiny_encoder, tiny_tokenizer
+from toolkit.tasks.base import PairExample, TaggingExample, TaskSpec, get_task
 
 TAGS = TaskSpec(name="toy_tags", family="tagging", description="toy", metric="seqeval",
                 loader=lambda spec, req: [], labels=("NOUN", "VERB", "X"))

@@ -10,10 +10,10 @@ from pathlib import Path
 import datasets
 import pytest
 
-from xstilts.errors import ConfigError, DataError
-from xstilts.tasks import qa
-from xstilts.tasks.base import LoadRequest
-from xstilts.tasks.languages import official_languages
+from toolkit.errors import ConfigError, DataError
+from toolkit.tasks import qa
+from toolkit.tasks.base import LoadRequest
+from toolkit.tasks.languages import official_languages
 
 SQUAD_FEATURES = datasets.Features({
     "id": datasets.Value("string"),

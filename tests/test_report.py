@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from launch_utils import scalars
-from xstilts.errors import ConfigError
-from xstilts.reporting.report import write_report
+from toolkit.errors import ConfigError
+from toolkit.reporting.report import write_report
 
 # (approach, intermediate) -> target -> seed -> per-language metrics
 SCORES = {
@@ -120,7 +120,7 @@ def test_report_without_finished_runs(tmp_path):
 
 
 def cost_record(p50: float, p95: float, per_s: float, tokens_per_s: float, device: str = "AMD EPYC (2 logical cores)") -> dict:
-    """An `efficiency` record as results.json holds it (xstilts/evaluation/efficiency.py)."""
+    """An `efficiency` record as results.json holds it (toolkit/evaluation/efficiency.py)."""
     return {"model": "encoder + tagging head", "parameters": 1000, "device": "cpu", "device_name": device,
             "dtype": "float32", "torch_threads": 2,
             "sample": {"examples": 256, "seed": 0, "warmup": 8, "languages": {"en": 128, "de": 128}, "mean_length": 30.0},

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from xstilts.errors import ConfigError, DataError
-from xstilts.evaluation import retrieval
-from xstilts.evaluation.retrieval import (
+from toolkit.errors import ConfigError, DataError
+from toolkit.evaluation import retrieval
+from toolkit.evaluation.retrieval import (
     best_threshold,
     default_layer,
     embed_sentences,
@@ -20,10 +20,10 @@ from xstilts.evaluation.retrieval import (
     mine_pairs,
     nearest_targets,
 )
-from xstilts.models.tiny import tiny_encoder, tiny_tokenizer
-from xstilts.tasks.base import LoadRequest
-from xstilts.tasks.languages import TATOEBA_CODES
-from xstilts.tasks.retrieval_tasks import BUCC2018, TATOEBA, read_split
+from toolkit.models.tiny import tiny_encoder, tiny_tokenizer
+from toolkit.tasks.base import LoadRequest
+from toolkit.tasks.languages import TATOEBA_CODES
+from toolkit.tasks.retrieval_tasks import BUCC2018, TATOEBA, read_split
 
 
 def shared_data() -> Path:
@@ -430,7 +430,7 @@ EMBEDDED_LANGUAGES = ["de", "fr", "es", "ru", "zh"]
 @pytest.mark.slow  # about a minute per language on 2 CPU cores
 def test_embedded_encoder_retrieves_translations(tmp_path):
     data = tatoeba_dir()
-    embedded = pytest.importorskip("xstilts.models.embedded")
+    embedded = pytest.importorskip("toolkit.models.embedded")
     try:
         path = embedded.embedded_path()
     except ConfigError as err:

@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 import torch
 
-from xstilts.errors import ConfigError, DataError
-from xstilts.evaluation.metrics import squad
-from xstilts.families import get_family, span_qa
-from xstilts.models.tiny import tiny_encoder, tiny_tokenizer
-from xstilts.tasks.base import Answer, LoadRequest, SpanQAExample, TaskSpec
+from toolkit.errors import ConfigError, DataError
+from toolkit.evaluation.metrics import squad
+from toolkit.families import get_family, span_qa
+from toolkit.models.tiny import tiny_encoder, tiny_tokenizer
+from toolkit.tasks.base import Answer, LoadRequest, SpanQAExample, TaskSpec
 
 
 def _shared_data() -> Path:
@@ -263,7 +263,7 @@ def test_null_score_is_the_lowest_over_windows(tok):
 
 
 def test_features_survive_the_arrow_feature_cache(tok):
-    """xstilts.data caches features as a `datasets` Arrow table: offsets come back as lists."""
+    """toolkit.data caches features as a `datasets` Arrow table: offsets come back as lists."""
     import datasets
 
     examples = [_long_example(3), SpanQAExample("imp", "Who ate?", FILLER * 3, ())]
@@ -323,7 +323,7 @@ def test_short_training_run_lowers_the_loss(tok):
 
 
 def test_end_to_end_on_real_xquad_english(tok):
-    from xstilts.tasks.qa import XQUAD
+    from toolkit.tasks.qa import XQUAD
 
     examples = XQUAD.loader(XQUAD, LoadRequest("test", "en", str(_shared_data() / "xquad")))
     features = span_qa.featurize(XQUAD, examples, tok, 256)

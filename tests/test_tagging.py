@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 import torch
 
-from xstilts.errors import ConfigError, DataError
-from xstilts.families import get_family
-from xstilts.families.tagging import IGNORE_INDEX, owners, windows
-from xstilts.models.tiny import tiny_encoder, tiny_tokenizer
-from xstilts.tasks.base import TaggingExample, TaskSpec
+from toolkit.errors import ConfigError, DataError
+from toolkit.families import get_family
+from toolkit.families.tagging import IGNORE_INDEX, owners, windows
+from toolkit.models.tiny import tiny_encoder, tiny_tokenizer
+from toolkit.tasks.base import TaggingExample, TaskSpec
 
 FAMILY = get_family("tagging")
 TAGS = ("DET", "NOUN", "VERB", "ADP", "PROPN", "PUNCT", "X")
@@ -107,7 +107,7 @@ def test_words_without_sub_words_become_unk_and_still_get_a_prediction(tokenizer
 def test_word_longer_than_a_window_is_clipped_and_reported(tokenizer, caplog):
     giant = "Gitarrenstraßenmusikantenwettbewerbsgewinner" * 3
     ex = TaggingExample("giant", ("The", giant, "cat"), ("DET", "PROPN", "NOUN"))
-    with caplog.at_level(logging.WARNING, logger="xstilts.families.tagging"):
+    with caplog.at_level(logging.WARNING, logger="toolkit.families.tagging"):
         features = FAMILY.featurize(SPEC, [ex], tokenizer, 10)
     assert "1 word(s) had more than 8 sub-words" in caplog.text
     assert all(len(f["input_ids"]) <= 10 for f in features)

@@ -12,11 +12,11 @@ import datasets
 import numpy as np
 import pytest
 
-from xstilts.errors import ConfigError, DataError
-from xstilts.families import get_family
-from xstilts.models.tiny import tiny_tokenizer
-from xstilts.tasks.base import LoadRequest
-from xstilts.tasks.tagging import (
+from toolkit.errors import ConfigError, DataError
+from toolkit.families import get_family
+from toolkit.models.tiny import tiny_tokenizer
+from toolkit.tasks.base import LoadRequest
+from toolkit.tasks.tagging import (
     CCG, CCG_CATCH_ALL, PANX, PANX_TAGS, UDPOS, UPOS_TAGS, build_supertag_labels, resolve_labels,
 )
 
@@ -206,7 +206,7 @@ def test_conllu_skips_ranges_and_empty_nodes_pools_treebanks_and_drops_withheld_
     write(tmp_path / "UD_French-Sequoia" / "fr_sequoia-ud-dev.conllu", SEQUOIA)
     write(tmp_path / "UD_French-Sequoia" / "fr_sequoia-ud-test.conllu", SEQUOIA)
     write(tmp_path / "UD_Old_French-SRCMF" / "fro_srcmf-ud-dev.conllu", SEQUOIA)  # another language
-    with caplog.at_level(logging.WARNING, logger="xstilts.tasks.tagging"):
+    with caplog.at_level(logging.WARNING, logger="toolkit.tasks.tagging"):
         dev = UDPOS.loader(UDPOS, LoadRequest("validation", "fr", str(tmp_path)))
     assert [(e.tokens, e.tags) for e in dev] == [
         (("Je", "vais", "à", "le", "marché", "."), ("PRON", "VERB", "ADP", "DET", "NOUN", "PUNCT")),
@@ -315,7 +315,7 @@ def test_supertag_min_count_maps_rare_tags_to_the_catch_all(tmp_path):
 
 
 def test_head_needs_resolved_ccg_labels(tmp_path):
-    from xstilts.models.tiny import tiny_encoder
+    from toolkit.models.tiny import tiny_encoder
 
     with pytest.raises(ConfigError, match="resolve_labels"):
         get_family("tagging").make_head(CCG, tiny_encoder(tiny_tokenizer()))
@@ -358,7 +358,7 @@ def readme_counts() -> tuple[list, list]:
 
 def test_real_udpos_counts():
     ud, _ = readme_counts()
-    from xstilts.data.features import load_examples  # the engine's entry point: <data_dir>/<task>
+    from toolkit.data.features import load_examples  # the engine's entry point: <data_dir>/<task>
 
     assert len(load_examples(UDPOS, "validation", "en", str(shared_data()), None)) == 2002
     for name, sentences, tokens in ud:

@@ -8,8 +8,8 @@ import pytest
 
 from baselines.translate import make_backend, read_squad_json, translate_examples
 from baselines.translate.apertium import installed_modes, route
-from xstilts.errors import ConfigError
-from xstilts.tasks.base import Answer, PairExample, SpanQAExample
+from toolkit.errors import ConfigError
+from toolkit.tasks.base import Answer, PairExample, SpanQAExample
 
 if shutil.which("apertium") is None or "eng-spa" not in installed_modes():
     pytest.skip("needs Debian packages apertium and apertium-eng-spa", allow_module_level=True)

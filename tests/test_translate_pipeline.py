@@ -5,8 +5,8 @@ import json
 import pytest
 
 from baselines.translate import read_examples_jsonl, translate_examples
-from xstilts.errors import ConfigError
-from xstilts.tasks.base import Answer, MultipleChoiceExample, PairExample, SpanQAExample, TaggingExample
+from toolkit.errors import ConfigError
+from toolkit.tasks.base import Answer, MultipleChoiceExample, PairExample, SpanQAExample, TaggingExample
 
 
 class UpperBackend:

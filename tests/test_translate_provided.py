@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from baselines.translate import load_provided, provided_path, read_squad_json, read_translated_pairs
-from xstilts.errors import ConfigError, DataError
+from toolkit.errors import ConfigError, DataError
 
 NLI_LABELS = ("entailment", "neutral", "contradiction")
 

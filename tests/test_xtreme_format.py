@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from xstilts.errors import ConfigError, DataError
-from xstilts.evaluation.metrics import METRICS, XTREME_TASK_METRICS, summarise
-from xstilts.evaluation.xtreme_format import (
+from toolkit.errors import ConfigError, DataError
+from toolkit.evaluation.metrics import METRICS, XTREME_TASK_METRICS, summarise
+from toolkit.evaluation.xtreme_format import (
     read_gold,
     read_predictions,
     score_files,

@@ -14,15 +14,15 @@ from datasets import ClassLabel, Dataset, Features, Sequence, Value
 
 from launch_utils import REPO, run_phase
 from hub_fixtures import fake_hub, write_jsonl
-from xstilts.config import RunConfig, load_config
-from xstilts.errors import ConfigError, DataError
-from xstilts.evaluation import xtreme_format
-from xstilts.evaluation.metrics import summarise
-from xstilts.grid import cell_compute, load_grid
-from xstilts.reporting.report import to_markdown, write_report
-from xstilts.tasks.base import LoadRequest, get_task
-from xstilts.tasks.copa import COPA, XCOPA
-from xstilts.tasks.languages import (
+from toolkit.config import RunConfig, load_config
+from toolkit.errors import ConfigError, DataError
+from toolkit.evaluation import xtreme_format
+from toolkit.evaluation.metrics import summarise
+from toolkit.grid import cell_compute, load_grid
+from toolkit.reporting.report import to_markdown, write_report
+from toolkit.tasks.base import LoadRequest, get_task
+from toolkit.tasks.copa import COPA, XCOPA
+from toolkit.tasks.languages import (
     BENCHMARKS,
     check_languages,
     evaluation_languages,
@@ -306,7 +306,7 @@ def test_report_refuses_mixed_benchmarks(tmp_path):
 
 
 def test_xtreme_r_grid_and_stages(tmp_path):
-    from xstilts.phases import target_stages
+    from toolkit.phases import target_stages
 
     grid = load_grid(REPO / "configs" / "grids" / "xtreme_r.yaml", [f"output_root={tmp_path}"])
     targets = [c for c in grid.cells if c.kind == "target"]
@@ -331,7 +331,7 @@ def test_xtreme_r_grid_and_stages(tmp_path):
 
 
 def test_a_run_folder_keeps_its_benchmark(tmp_path):
-    from xstilts.phases import _check_benchmark, target_dir
+    from toolkit.phases import _check_benchmark, target_dir
 
     cfg = load_config([f"output_root={tmp_path}", "target=xquad", "benchmark=xtreme_r"])
     run = target_dir(cfg)

@@ -4,7 +4,7 @@ The `mlm` approach trains the intermediate task(s) together with one more task, 
 same multi-task mix. Its pieces:
 - `baselines.mlm.corpus`: the text (Wikipedia from the Hub or local `<lang>.txt` files),
   XLM-R's alpha language sampling, and the `mlm` TaskSpec (registered on import);
-- `xstilts.families.mlm`: windows, collate-time masking, the tied LM head, masked-token accuracy.
+- `toolkit.families.mlm`: windows, collate-time masking, the tied LM head, masked-token accuracy.
 """
 
 from baselines.mlm.corpus import (

@@ -26,10 +26,10 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from xstilts.errors import ConfigError, DataError
-from xstilts.tasks.base import LoadRequest, TaskSpec, TextExample, register
-from xstilts.tasks.io import field
-from xstilts.tasks.languages import XTREME_LANGUAGES
+from toolkit.errors import ConfigError, DataError
+from toolkit.tasks.base import LoadRequest, TaskSpec, TextExample, register
+from toolkit.tasks.io import field
+from toolkit.tasks.languages import XTREME_LANGUAGES
 
 logger = logging.getLogger(__name__)
 

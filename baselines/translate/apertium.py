@@ -20,7 +20,7 @@ import shutil
 import subprocess
 
 from baselines.translate.languages import DEBIAN_ENGLISH_PAIRS, DEBIAN_SPANISH_PAIRS, ISO3
-from xstilts.errors import ConfigError
+from toolkit.errors import ConfigError
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol, runtime_checkable
 
-from xstilts.errors import ConfigError
+from toolkit.errors import ConfigError
 
 
 @runtime_checkable

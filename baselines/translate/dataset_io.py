@@ -11,8 +11,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from xstilts.errors import DataError
-from xstilts.tasks.base import Answer, MultipleChoiceExample, PairExample, SpanQAExample
+from toolkit.errors import DataError
+from toolkit.tasks.base import Answer, MultipleChoiceExample, PairExample, SpanQAExample
 
 TranslatableExample = PairExample | MultipleChoiceExample | SpanQAExample
 

@@ -33,8 +33,8 @@ from baselines.translate.dataset_io import (
     write_examples_jsonl,
 )
 from baselines.translate.text import SpanMarkers, join_sentences, recover_span, segment
-from xstilts.errors import ConfigError
-from xstilts.tasks.base import Answer, MultipleChoiceExample, PairExample, SpanQAExample
+from toolkit.errors import ConfigError
+from toolkit.tasks.base import Answer, MultipleChoiceExample, PairExample, SpanQAExample
 
 log = logging.getLogger(__name__)
 

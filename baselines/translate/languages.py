@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from xstilts.errors import ConfigError
+from toolkit.errors import ConfigError
 
 # XTREME code -> FLORES-200 code used by NLLB-200 (every XTREME language plus a few extras).
 NLLB_CODES = {

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 
 from baselines.translate.languages import nllb_code
-from xstilts.errors import ConfigError
+from toolkit.errors import ConfigError
 
 log = logging.getLogger(__name__)
 

@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-from xstilts.errors import ConfigError, DataError
-from xstilts.tasks.base import Answer, PairExample, SpanQAExample
-from xstilts.tasks.io import label_index, require_file
+from toolkit.errors import ConfigError, DataError
+from toolkit.tasks.base import Answer, PairExample, SpanQAExample
+from toolkit.tasks.io import label_index, require_file
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,93 @@
+"""The embedded demo's data: real files shipped in `demo_data/`, arranged in task layouts.
+
+XQuAD's English file is real SQuAD v1.1 data, so it gives a small real intermediate task. The
+split is by article, identical in every language (XQuAD is parallel): no article that is
+evaluated zero-shot is ever trained on.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+from toolkit.config import REPO_ROOT
+from toolkit.errors import DataError
+
+SHIPPED = REPO_ROOT / "demo_data"
+TRAIN_ARTICLES = range(0, 32)
+DEV_ARTICLES = range(32, 38)
+HELD_OUT_ARTICLES = range(38, 48)
+XQUAD_LANGUAGES = ("en", "de", "es", "ru", "zh", "hi")
+UD_ENGLISH = "UD_English-EWT"
+
+
+def _articles(path: Path, keep: range) -> dict:
+    data = json.loads(path.read_text(encoding="utf-8"))
+    if len(data["data"]) != 48:
+        raise DataError(f"{path}: expected XQuAD's 48 articles, found {len(data['data'])}")
+    return {"version": "1.1", "data": [data["data"][i] for i in keep]}
+
+
+def _write_json(path: Path, data: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _link(source: Path, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.is_symlink() or target.exists():
+        target.unlink()
+    target.symlink_to(source.resolve())
+
+
+def prepare_demo_data(out_dir: str | Path, shipped: Path = SHIPPED) -> Path:
+    """Lay the shipped files out as `data.data_dir` expects; returns `out_dir`. Idempotent."""
+    out = Path(out_dir)
+    english = shipped / "xquad" / "xquad.en.json"
+    _write_json(out / "squad" / "train-v1.1.json", _articles(english, TRAIN_ARTICLES))
+    _write_json(out / "squad" / "dev-v1.1.json", _articles(english, DEV_ARTICLES))
+    for lang in XQUAD_LANGUAGES:
+        _write_json(out / "xquad" / f"xquad.{lang}.json",
+                    _articles(shipped / "xquad" / f"xquad.{lang}.json", HELD_OUT_ARTICLES))
+
+    ud = out / "udpos"
+    for treebank in sorted((shipped / "udpos").iterdir()):
+        for conllu in treebank.glob("*.conllu"):
+            name = conllu.name
+            if treebank.name == UD_ENGLISH:  # no EWT train file ships: dev trains, test validates
+                name = name.replace("-ud-dev.", "-ud-train.").replace("-ud-test.", "-ud-dev.")
+            _link(conllu, ud / treebank.name / name)
+    english_test = shipped / "udpos" / UD_ENGLISH / "en_ewt-ud-test.conllu"
+    _link(english_test, ud / UD_ENGLISH / "en_ewt-ud-test.conllu")
+
+    # The mlm approach's corpus: the training articles' paragraphs in every XQuAD language
+    # (never an evaluated article, and no evaluation text of another task).
+    for lang in XQUAD_LANGUAGES:
+        data = _articles(shipped / "xquad" / f"xquad.{lang}.json", TRAIN_ARTICLES)
+        paragraphs = [p["context"].replace("\n", " ") for a in data["data"] for p in a["paragraphs"]]
+        corpus = out / "mlm_corpus" / f"{lang}.txt"
+        corpus.parent.mkdir(parents=True, exist_ok=True)
+        tmp = corpus.with_name(f".{corpus.name}.tmp")
+        tmp.write_text("\n".join(paragraphs) + "\n", encoding="utf-8")
+        os.replace(tmp, corpus)
+
+    tatoeba = out / "tatoeba"
+    for f in (shipped / "tatoeba").glob("tatoeba.*"):
+        _link(f, tatoeba / f.name)
+    return out
+
+
+def tatoeba_languages(shipped: Path = SHIPPED) -> list[str]:
+    """XTREME codes of the Tatoeba languages shipped."""
+    from toolkit.tasks.languages import TATOEBA_CODES
+
+    codes = {f.name.split(".")[1].split("-")[0] for f in (shipped / "tatoeba").glob("tatoeba.*-eng.eng")}
+    return sorted(lang for lang, code in TATOEBA_CODES.items() if code in codes)
+
+
+def clean(out_dir: str | Path) -> None:
+    shutil.rmtree(out_dir, ignore_errors=True)

@@ -1,5 +1,0 @@
-import sys
-
-from xstilts.cli import main
-
-sys.exit(main())

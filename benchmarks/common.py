@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from toolkit.tasks.base import PairExample
+from toolkit.tasks.records import PairExample
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "demo_data"
@@ -86,7 +86,7 @@ def model_dir(quick: bool, scratch: Path) -> str:
         from toolkit.models.embedded import embedded_path
 
         return str(embedded_path())
-    from toolkit.models.tiny import save_tiny_model
+    from tests.fixtures.tiny_models import save_tiny_model
 
     folder = scratch / "tiny-model"
     if not folder.exists():

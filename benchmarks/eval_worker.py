@@ -17,10 +17,10 @@ import torch
 
 from benchmarks.common import eval_sets
 from toolkit.data.features import featurize_cached
-from toolkit.engine.distributed import init_distributed, leave_process_group
+from toolkit.runtime.distributed import init_distributed, leave_process_group
 from toolkit.models.encoder import load_encoder, load_tokenizer
-from toolkit.models.multitask import MultiTaskModel
-from toolkit.tasks.base import get_task
+from toolkit.families.multitask import MultiTaskModel
+from toolkit.tasks.registry import get_task
 
 
 def main() -> None:

@@ -12,8 +12,8 @@ import torch
 
 from toolkit.data.batching import global_batches, rank_micro_batches
 from toolkit.data.features import featurize_cached
-from toolkit.families import get_family
-from toolkit.tasks.base import get_task
+from toolkit.families.registry import get_family
+from toolkit.tasks.registry import get_task
 
 
 def lengths_of(examples, tokenizer, max_length: int) -> list[int]:

@@ -17,12 +17,12 @@ from pathlib import Path
 import torch
 
 from benchmarks.common import mnli_like
-from toolkit.config import RunConfig
-from toolkit.engine.distributed import init_distributed, leave_process_group
+from toolkit.config.schema import RunConfig
+from toolkit.runtime.distributed import init_distributed, leave_process_group
 from toolkit.engine.trainer import build_engine
-from toolkit.families import get_family
+from toolkit.families.registry import get_family
 from toolkit.models.encoder import load_tokenizer
-from toolkit.tasks.base import get_task
+from toolkit.tasks.registry import get_task
 
 
 def _tensors(obj, depth: int = 0):

@@ -22,11 +22,12 @@ from pathlib import Path
 import torch
 
 from benchmarks.common import mnli_like, squad_like
-from toolkit.config import RunConfig, fill_ds_config, load_ds_config
+from toolkit.config.schema import RunConfig
+from toolkit.config.deepspeed import fill_ds_config, load_ds_config
 from toolkit.data.features import FeatureTable, featurize_cached
-from toolkit.engine.distributed import init_distributed, leave_process_group
+from toolkit.runtime.distributed import init_distributed, leave_process_group
 from toolkit.models.encoder import load_tokenizer
-from toolkit.tasks.base import get_task
+from toolkit.tasks.registry import get_task
 
 PROFILES = {"mnli": (mnli_like, 128), "squad": (squad_like, 384)}
 

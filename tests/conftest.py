@@ -45,7 +45,7 @@ def shared_data() -> Path:
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory) -> Path:
     """A tiny random XLM-R encoder + tokenizer saved as a Hugging Face folder."""
-    from toolkit.models.tiny import save_tiny_model
+    from tests.fixtures.tiny_models import save_tiny_model
 
     return save_tiny_model(tmp_path_factory.mktemp("tiny_model"))
 

@@ -8,11 +8,15 @@ import json
 import pytest
 
 from baselines.translate.dataset_io import read_examples_jsonl
-from toolkit import approaches
-from toolkit.config import APPROACHES, describe, load_config
+from toolkit.approaches import mlm, translated
+from toolkit.approaches.base import english_examples
+from toolkit.approaches.registry import APPROACHES, get_approach
+from toolkit.tasks.registry import get_task
+from toolkit.config.schema import describe
+from toolkit.pipeline.checks import load_config
 from toolkit.data.batching import planned_steps, task_probabilities
 from toolkit.errors import ConfigError, DataError
-from toolkit.phases import intermediate_name
+from toolkit.pipeline.run_dirs import intermediate_name
 
 
 class OneRank:
@@ -29,9 +33,9 @@ def cfg_of(*overrides: str):
 
 
 def test_registry_records_and_config_choices():
-    assert APPROACHES == ("english", "mlm", "translated", "none")
-    assert [a.has_intermediate for a in approaches.APPROACH_LIST] == [True, True, True, False]
-    assert all(a.description for a in approaches.APPROACH_LIST)
+    assert tuple(APPROACHES) == ("english", "mlm", "translated", "none")
+    assert [a.has_intermediate for a in APPROACHES.values()] == [True, True, True, False]
+    assert all(a.description for a in APPROACHES.values())
     keys = {k for k, _, _ in describe()}
     for name in ("mlm_languages", "mlm_corpus", "mlm_share", "mlm_alpha", "mlm_max_chars_per_language",
                  "translate_languages", "translate_backend", "translate_model", "translate_mix",
@@ -44,7 +48,7 @@ def test_unknown_approach_names_the_nearest():
     with pytest.raises(ConfigError, match=r"approach='translate'.*did you mean 'translated'"):
         cfg_of("approach=translate")
     with pytest.raises(ConfigError, match="did you mean 'mlm'"):
-        approaches.get_approach("mlmm")
+        get_approach("mlmm")
 
 
 @pytest.mark.parametrize("overrides, name", [
@@ -86,7 +90,7 @@ def test_translated_needs_languages():
     cfg = cfg_of("approach=translated")
     cfg.approach_args.translate_languages = []  # as a YAML file's `translate_languages: []` gives
     with pytest.raises(ConfigError, match="needs approach_args.translate_languages"):
-        approaches.get_approach("translated").check(cfg)
+        get_approach("translated").check(cfg, ["mnli"])
 
 
 def test_fixed_share_sampling_and_steps():
@@ -109,7 +113,7 @@ def test_fixed_share_sampling_and_steps():
 
 @pytest.fixture(scope="module")
 def tokenizer():
-    from toolkit.models.tiny import tiny_tokenizer
+    from tests.fixtures.tiny_models import tiny_tokenizer
 
     return tiny_tokenizer()
 
@@ -122,8 +126,8 @@ def test_mlm_build_adds_the_task_with_its_share_and_counts(tokenizer, mnli_fixtu
     cfg = cfg_of("approach=mlm", "intermediate=mnli", f"data.data_dir={mnli_fixture_dir}",
                  f"data.cache_dir={tmp_path / 'cache'}", f"approach_args.mlm_corpus={corpus}",
                  "approach_args.mlm_languages=en,de", "approach_args.mlm_share=0.3")
-    spec = approaches.get_task("mnli")
-    built = approaches.build_mlm(cfg, {"mnli": spec}, tokenizer, OneRank())
+    spec = get_task("mnli")
+    built = mlm.build_mlm(cfg, {"mnli": spec}, tokenizer, OneRank())
     data = built.data
     assert list(data.train) == ["mnli", "mlm"] and data.specs["mlm"].family == "mlm"
     assert data.specs["mlm"].languages == ("en", "de") and data.shares == {"mlm": 0.3}
@@ -152,24 +156,24 @@ class Reverse:
 def test_translated_build_writes_reads_and_reuses_translations(tokenizer, mnli_fixture_dir, tmp_path,
                                                                monkeypatch, mix):
     backend = Reverse()
-    monkeypatch.setattr(approaches, "_make_backend", lambda cfg, dist: backend)
+    monkeypatch.setattr(translated, "_make_backend", lambda cfg, dist: backend)
     cfg = cfg_of("approach=translated", "intermediate=mnli", f"data.data_dir={mnli_fixture_dir}",
                  f"data.cache_dir={tmp_path / 'cache'}", "approach_args.translate_languages=de,fr",
                  f"approach_args.translate_mix={str(mix).lower()}", "data.max_train_examples=40")
-    spec = approaches.get_task("mnli")
-    built = approaches.build_translated(cfg, {"mnli": spec}, tokenizer, OneRank())
+    spec = get_task("mnli")
+    built = translated.build_translated(cfg, {"mnli": spec}, tokenizer, OneRank())
     files = sorted((tmp_path / "cache" / "translations").glob("mnli.*.jsonl"))
     assert [f.name.split(".")[1] for f in files] == ["de", "fr"]
     translated = [e for f in files for e in read_examples_jsonl(f)]
     assert len(translated) == 80 and {e.id.rsplit("@", 1)[1] for e in translated} == {"de", "fr"}
     first = translated[0]
-    english = approaches._english(cfg, spec, "train")[0]
+    english = english_examples(cfg, spec, "train")[0]
     assert first.text_a == " ".join(reversed(english.text_a.split())) and first.label == english.label
     assert len(built.data.train["mnli"]) == 80 + 40 * mix
     assert list(built.data.validation) == ["mnli"] and built.data.validation["mnli"].language == "en"
     assert built.scalars["data/translated/mnli/de/examples_out"] == 40.0
     calls = backend.calls
-    approaches.build_translated(cfg, {"mnli": spec}, tokenizer, OneRank())
+    translated.build_translated(cfg, {"mnli": spec}, tokenizer, OneRank())
     assert backend.calls == calls  # the finished files are reused, nothing is translated again
 
 
@@ -177,9 +181,9 @@ def test_failed_translation_leaves_a_marker_the_other_ranks_raise(tmp_path):
     done, failed = tmp_path / "x.stats.json", tmp_path / "x.jsonl.failed"
     failed.write_text("mnli -> de: backend exploded", encoding="utf-8")
     with pytest.raises(DataError, match="rank 0 could not translate: mnli -> de: backend exploded"):
-        approaches._wait_for(done, failed)
+        translated._wait_for(done, failed)
     done.write_text(json.dumps({}), encoding="utf-8")
-    approaches._wait_for(done, failed)  # returns at once when the result is there
+    translated._wait_for(done, failed)  # returns at once when the result is there
 
 
 def test_translated_provided_reads_xtreme_translate_train(tokenizer, mnli_fixture_dir, tmp_path):
@@ -193,8 +197,8 @@ def test_translated_provided_reads_xtreme_translate_train(tokenizer, mnli_fixtur
                  f"data.cache_dir={tmp_path / 'cache'}", "approach_args.translate_languages=de",
                  "approach_args.translate_backend=provided", f"approach_args.translate_provided_dir={provided}")
     assert intermediate_name(cfg) == "mnli-tr.de"
-    spec = approaches.get_task("mnli")
-    built = approaches.build_translated(cfg, {"mnli": spec}, tokenizer, OneRank())
+    spec = get_task("mnli")
+    built = translated.build_translated(cfg, {"mnli": spec}, tokenizer, OneRank())
     features = built.data.train["mnli"]
     assert len(features) == 3 and [f["label"] for f in features] == [
         spec.labels.index(n) for n in ("entailment", "contradiction", "neutral")]

@@ -1,6 +1,6 @@
 """Every backbone family through every task family: XLM-R, XLM-R XL, mDeBERTa, Llama, Qwen2, Gemma.
 
-Tiny random models built in code from the real config classes (toolkit/models/tiny.py), with
+Tiny random models built in code from the real config classes (tests/fixtures/tiny_models.py), with
 tokenizers of each family's shape (XLM-R's `</s></s>` pairs, mDeBERTa's `[CLS] A [SEP] B`,
 Llama 3's `<|begin_of_text|>` per text and no pad token, Qwen2's no special tokens at all).
 """
@@ -13,21 +13,14 @@ import torch
 
 from toolkit.errors import ConfigError
 from toolkit.evaluation.retrieval import embed_sentences
-from toolkit.families import get_family
+from toolkit.families.registry import get_family
 from toolkit.families.layout import layout
 from toolkit.models.backbone import backbone_of, last_token_index
-from toolkit.models.multitask import MultiTaskModel
+from toolkit.families.multitask import MultiTaskModel
 from toolkit.models.params import config_parameter_counts, parameter_counts
-from toolkit.models.tiny import TINY_ARCHITECTURES, save_tiny_model, tiny_model
-from toolkit.tasks.base import (
-    Answer,
-    MultipleChoiceExample,
-    PairExample,
-    SpanQAExample,
-    TaggingExample,
-    TextExample,
-    get_task,
-)
+from tests.fixtures.tiny_models import TINY_ARCHITECTURES, save_tiny_model, tiny_model
+from toolkit.tasks.records import Answer, MultipleChoiceExample, PairExample, SpanQAExample, TaggingExample, TextExample
+from toolkit.tasks.registry import get_task
 
 ARCHITECTURES = list(TINY_ARCHITECTURES)
 DECODERS = ["llama", "qwen2", "gemma"]
@@ -264,7 +257,7 @@ def test_parameter_counts_split_embeddings_and_count_tied_weights_once():
 
 def test_hub_sized_configs_match_the_published_sizes():
     """Meta-device counts of the Hub ids the plan knows, against the model cards' figures."""
-    from toolkit.grid import KNOWN_SHAPES, known_config
+    from toolkit.grid.plan import KNOWN_SHAPES, known_config
 
     published = {  # total (bare backbone, no LM head) and non-embedding, in millions
         "FacebookAI/xlm-roberta-large": (560, 303),
@@ -283,8 +276,8 @@ def test_hub_sized_configs_match_the_published_sizes():
 
 
 def test_mlm_approach_refuses_a_decoder_before_reading_the_corpus(tmp_path):
-    from toolkit.approaches import build_mlm
-    from toolkit.config import load_config
+    from toolkit.approaches.mlm import build_mlm
+    from toolkit.pipeline.checks import load_config
 
     path = save_tiny_model(tmp_path / "qwen2", architecture="qwen2")
     (tmp_path / "empty").mkdir()  # a corpus folder without texts: reading it would fail

@@ -1,6 +1,6 @@
 """The target phase on every backbone family, single process (a DeepSpeed world of one), in-process.
 
-Each tiny model (toolkit/models/tiny.py) is fine-tuned on the learnable MNLI fixture and scored
+Each tiny model (tests/fixtures/tiny_models.py) is fine-tuned on the learnable MNLI fixture and scored
 zero-shot on XNLI; a decoder that pooled its first token could not learn it (that state has
 seen one token). results.json must carry the trained model's parameter counts. A decoder also
 runs the retrieval path (Tatoeba: mean-pooled middle layer, no training). A finished run with
@@ -17,9 +17,9 @@ import torch
 
 from conftest import write_mnli_fixture
 from family_fixtures import write_family_data
-from toolkit.config import load_config
-from toolkit.engine.distributed import leave_process_group
-from toolkit.models.tiny import TINY_ARCHITECTURES, save_tiny_model
+from toolkit.pipeline.checks import load_config
+from toolkit.runtime.distributed import leave_process_group
+from tests.fixtures.tiny_models import TINY_ARCHITECTURES, save_tiny_model
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +62,7 @@ FAST = ("deberta-v2", "llama")
 @pytest.mark.parametrize("architecture", [
     a if a in FAST else pytest.param(a, marks=pytest.mark.slow) for a in TINY_ARCHITECTURES])
 def test_target_phase_learns_on_every_backbone(architecture, data_dir, tmp_path, world_of_one):
-    from toolkit.phases import run_target
+    from toolkit.pipeline.target import run_target
 
     model = save_tiny_model(tmp_path / architecture, architecture=architecture)
     cfg = load_config(_args(model, data_dir, tmp_path / "runs", "xnli") + [
@@ -87,7 +87,7 @@ def test_target_phase_learns_on_every_backbone(architecture, data_dir, tmp_path,
 
 
 def test_retrieval_on_a_decoder(data_dir, tmp_path, world_of_one):
-    from toolkit.phases import run_target
+    from toolkit.pipeline.target import run_target
 
     model = save_tiny_model(tmp_path / "llama", architecture="llama")
     cfg = load_config(_args(model, data_dir, tmp_path / "runs", "tatoeba") + ["eval.languages=de"])
@@ -100,7 +100,7 @@ def test_retrieval_on_a_decoder(data_dir, tmp_path, world_of_one):
 
 
 def test_a_done_run_without_keep_checkpoints_frees_them(data_dir, tmp_path, world_of_one, capsys):
-    from toolkit.phases import run_target
+    from toolkit.pipeline.target import run_target
 
     model = save_tiny_model(tmp_path / "xlmr")
     args = _args(model, data_dir, tmp_path / "runs", "xnli") + [
@@ -121,8 +121,8 @@ def test_phases_free_their_deepspeed_engines(data_dir, tmp_path, world_of_one, m
     engine, and the grid releases the engine of a cell that failed midway."""
     import gc
 
-    from toolkit import phases
-    from toolkit.grid import release_memory
+    from toolkit.grid.runner import release_memory
+    from toolkit.pipeline import target
 
     def live_engines() -> int:
         gc.collect()
@@ -133,15 +133,15 @@ def test_phases_free_their_deepspeed_engines(data_dir, tmp_path, world_of_one, m
         "train.deepspeed_config=ds_configs/zero2.json", "train.max_steps=2", "train.eval_every=2",
         "eval.languages=en", "eval.efficiency=false"]
     before = live_engines()
-    phases.run_target(load_config(args))
+    target.run_target(load_config(args))
     assert live_engines() == before
 
     def evaluation_fails(*args, **kwargs):
         raise RuntimeError("evaluation failed")
 
-    monkeypatch.setattr(phases, "zero_shot", evaluation_fails)
+    monkeypatch.setattr(target, "zero_shot", evaluation_fails)
     with pytest.raises(RuntimeError, match="evaluation failed") as failure:
-        phases.run_target(load_config(args + ["experiment=failed"]))
+        target.run_target(load_config(args + ["experiment=failed"]))
     del failure  # its traceback's frames hold the engine too
     assert live_engines() == before + 1  # trained, then dropped unreleased: kept alive by its hooks
     release_memory()

@@ -14,12 +14,14 @@ from pathlib import Path
 import pytest
 
 from launch_utils import REPO, job_env
-from toolkit.config import TrainArgs, load_config, resolve_batch
+from toolkit.config.schema import TrainArgs
+from toolkit.pipeline.checks import load_config
+from toolkit.config.deepspeed import resolve_batch
 from toolkit.data.features import load_examples
 from toolkit.errors import ConfigError, DataError
-from toolkit.stages import parse
-from toolkit.tasks.base import get_task
-from toolkit.tasks.languages import check_languages
+from toolkit.pipeline.stages import parse
+from toolkit.tasks.registry import get_task
+from toolkit.tasks.benchmarks import check_languages
 
 GOOD = {"premise": "A cat sleeps.", "hypothesis": "A pet rests.", "label": 0}
 
@@ -136,7 +138,7 @@ def test_tokenizer_of_another_model_is_refused():
     from transformers import XLMRobertaConfig, XLMRobertaModel
 
     from toolkit.models.encoder import check_tokenizer_matches
-    from toolkit.models.tiny import tiny_tokenizer
+    from tests.fixtures.tiny_models import tiny_tokenizer
 
     tokenizer = tiny_tokenizer()
     small = XLMRobertaModel(XLMRobertaConfig(vocab_size=len(tokenizer) - 10, hidden_size=8, num_hidden_layers=1,

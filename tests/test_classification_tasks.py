@@ -12,7 +12,8 @@ from datasets import ClassLabel, Dataset, Features, Value
 
 from hub_fixtures import fake_hub, write_jsonl
 from toolkit.errors import DataError
-from toolkit.tasks.base import LoadRequest, PairExample, get_task
+from toolkit.tasks.records import LoadRequest, PairExample
+from toolkit.tasks.registry import get_task
 from toolkit.tasks.classification import ANLI, ANLI_PLUS, PAWSX, QQP, SNLI
 from toolkit.tasks.nli import MNLI
 

@@ -12,19 +12,11 @@ from types import SimpleNamespace
 
 import pytest
 
-from toolkit.config import (
-    REPO_ROOT,
-    ZERO12_REDUCE_BUCKET,
-    RunConfig,
-    TrainArgs,
-    describe,
-    fill_ds_config,
-    load_config,
-    load_ds_config,
-    resolve_batch,
-    to_dict,
-    to_yaml,
-)
+from toolkit.io import REPO_ROOT
+from toolkit.config import ZERO12_REDUCE_BUCKET
+from toolkit.config.schema import RunConfig, TrainArgs, describe, to_dict, to_yaml
+from toolkit.config.deepspeed import fill_ds_config, load_ds_config, resolve_batch
+from toolkit.pipeline.checks import load_config
 from toolkit.errors import ConfigError
 
 DS_CONFIGS = ["zero0", "zero1", "zero2", "zero3", "zero3_offload", "zero3_nvme"]
@@ -459,7 +451,7 @@ def xstilts(*args: str, cwd=None) -> subprocess.CompletedProcess:
 
 
 def test_cli_lists_tasks():
-    from toolkit.tasks import all_tasks
+    from toolkit.tasks.registry import all_tasks
 
     out = xstilts("tasks")
     assert out.returncode == 0, out.stderr

@@ -12,16 +12,18 @@ import pytest
 import torch
 
 from launch_utils import run_phase, scalars
-from toolkit.config import describe, load_config
+from toolkit.config.schema import describe
+from toolkit.pipeline.checks import load_config
 from toolkit.errors import ConfigError, DataError
 from toolkit.evaluation import efficiency
 from toolkit.evaluation.efficiency import Settings, draw_sample, inference_dtype
 from toolkit.evaluation.retrieval import sentence_ids
-from toolkit.families import get_family
-from toolkit.models.multitask import MultiTaskModel
+from toolkit.families.registry import get_family
+from toolkit.families.multitask import MultiTaskModel
 from toolkit.models.params import parameter_counts
-from toolkit.models.tiny import tiny_encoder, tiny_tokenizer
-from toolkit.tasks.base import TaggingExample, get_task
+from tests.fixtures.tiny_models import tiny_encoder, tiny_tokenizer
+from toolkit.tasks.records import TaggingExample
+from toolkit.tasks.registry import get_task
 
 CPU = torch.device("cpu")
 
@@ -179,10 +181,10 @@ def test_options_are_documented():
 
 def test_zero_shot_writes_the_record_into_results_json(tokenizer, mnli_fixture_dir, tmp_path):
     """The phases' evaluation step (target and evaluate both end in it), in process, world of one."""
-    from toolkit import phases
-    from toolkit.engine.distributed import Dist
-    from toolkit.models.multitask import export_model
-    from toolkit.reporting.tensorboard import Board
+    from toolkit.pipeline import results
+    from toolkit.runtime.distributed import Dist
+    from toolkit.families.multitask import export_model
+    from toolkit.engine.board import Board
 
     cfg = load_config([f"data.data_dir={mnli_fixture_dir}", f"data.cache_dir={tmp_path / 'cache'}",
                        "approach=none", "target=xnli", "eval.efficiency_examples=24", "eval.efficiency_warmup=1",
@@ -192,7 +194,7 @@ def test_zero_shot_writes_the_record_into_results_json(tokenizer, mnli_fixture_d
     export_model(model, tokenizer, tmp_path / "model", True)
     board = Board(tmp_path / "tb")
     dist = Dist(rank=0, local_rank=0, world_size=1, device=CPU)
-    phases.zero_shot(cfg, spec, ["en", "de"], model, tokenizer, dist, tmp_path, board, tmp_path / "model",
+    results.zero_shot(cfg, spec, ["en", "de"], model, tokenizer, dist, tmp_path, board, tmp_path / "model",
                      parameter_counts(model.encoder, model.heads))
     board.close()
 
@@ -208,7 +210,7 @@ def test_zero_shot_writes_the_record_into_results_json(tokenizer, mnli_fixture_d
         assert tags[f"efficiency/xnli/{name}"] == [(0, pytest.approx(record[section][key], rel=1e-6))]
 
     cfg.eval.efficiency = False
-    phases.zero_shot(cfg, spec, ["en"], model, tokenizer, dist, tmp_path, Board(None), tmp_path / "model",
+    results.zero_shot(cfg, spec, ["en"], model, tokenizer, dist, tmp_path, Board(None), tmp_path / "model",
                      parameter_counts(model.encoder, model.heads))
     assert "efficiency" not in json.loads((tmp_path / "results.json").read_text())
 
@@ -221,14 +223,14 @@ def write_tatoeba(root) -> None:
 
 
 def test_retrieval_records_the_encoder_embedding_a_sentence(tiny_model_dir, tmp_path):
-    from toolkit import phases
-    from toolkit.engine.distributed import Dist
+    from toolkit.pipeline import results
+    from toolkit.runtime.distributed import Dist
 
     write_tatoeba(tmp_path / "data")
     cfg = load_config([f"data.data_dir={tmp_path / 'data'}", "approach=none", "target=tatoeba",
                        "eval.efficiency_examples=5"])
     dist = Dist(rank=0, local_rank=0, world_size=1, device=CPU)
-    phases.retrieval(cfg, get_task("tatoeba"), ["de"], str(tiny_model_dir), dist, tmp_path)
+    results.score_untrained(cfg, get_task("tatoeba"), ["de"], str(tiny_model_dir), dist, tmp_path)
     results = json.loads((tmp_path / "results.json").read_text())
     record = results["efficiency"]
     check_ordered(record)

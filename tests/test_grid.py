@@ -21,7 +21,9 @@ from conftest import write_mnli_fixture
 from family_fixtures import write_family_data
 from launch_utils import REPO, free_port, kill_job, start_phase, wait_for
 from toolkit.errors import ConfigError
-from toolkit.grid import cell_compute, cell_status, encoder_params, load_grid, plan
+from toolkit.grid.plan import cell_compute, encoder_params, plan
+from toolkit.grid.runner import cell_status
+from toolkit.grid.spec import load_grid
 
 APPROACHES = ["english", "none"]
 INTERMEDIATES = ["mnli", "cosmosqa"]
@@ -180,9 +182,10 @@ def test_run_grid_isolates_failures_and_skips_done_cells(tmp_path, monkeypatch, 
     from transformers.integrations import HfDeepSpeedConfig
     from transformers.integrations.deepspeed import is_deepspeed_zero3_enabled
 
-    from toolkit import phases
-    from toolkit.engine import distributed
-    from toolkit.grid import run_grid
+    from toolkit.grid import runner
+    from toolkit.grid.runner import run_grid
+    from toolkit.pipeline import run_dirs
+    from toolkit.runtime import distributed
     from toolkit.models import encoder
 
     calls, broken = [], {"cosmosqa"}
@@ -191,8 +194,8 @@ def test_run_grid_isolates_failures_and_skips_done_cells(tmp_path, monkeypatch, 
         calls.append(("intermediate", cfg.intermediate))
         if cfg.intermediate in broken:
             raise RuntimeError("cosmosqa exploded")
-        phases.intermediate_dir(cfg).mkdir(parents=True, exist_ok=True)
-        (phases.intermediate_dir(cfg) / "DONE").write_text("")
+        run_dirs.intermediate_dir(cfg).mkdir(parents=True, exist_ok=True)
+        (run_dirs.intermediate_dir(cfg) / "DONE").write_text("")
         # As a ZeRO-3 cell leaves it: transformers' global config set (encoder.load_encoder does this).
         encoder._LIVE_DS_CONFIG = HfDeepSpeedConfig({"zero_optimization": {"stage": 3}, "train_batch_size": 1})
         assert is_deepspeed_zero3_enabled()
@@ -201,18 +204,18 @@ def test_run_grid_isolates_failures_and_skips_done_cells(tmp_path, monkeypatch, 
         calls.append(("target", cfg.approach, cfg.intermediate, cfg.target, cfg.seed))
         # The next cell (ZeRO-2 here) must not load its model partitioned by the previous ZeRO-3 cell.
         assert not is_deepspeed_zero3_enabled() and encoder._LIVE_DS_CONFIG is None
-        run = phases.target_dir(cfg)
+        run = run_dirs.target_dir(cfg)
         run.mkdir(parents=True, exist_ok=True)
         score = 50.0 + cfg.seed + (5 if cfg.approach == "english" else 0)
         (run / "results.json").write_text(json.dumps({
-            "task": cfg.target, "approach": cfg.approach, "intermediate": phases.intermediate_name(cfg),
+            "task": cfg.target, "approach": cfg.approach, "intermediate": run_dirs.intermediate_name(cfg),
             "seed": cfg.seed, "metrics": {"en": {"accuracy" if cfg.target == "xnli" else "f1": score}},
             "average": {}, "score": score}))
         (run / "DONE").write_text("")
 
-    monkeypatch.setattr(phases, "run_intermediate", fake_intermediate)
-    monkeypatch.setattr(phases, "run_target", fake_target)
-    monkeypatch.setattr(distributed, "init_distributed", lambda *_: distributed.Dist(0, 0, 1, torch.device("cpu")))
+    monkeypatch.setattr(runner, "run_intermediate", fake_intermediate)
+    monkeypatch.setattr(runner, "run_target", fake_target)
+    monkeypatch.setattr(runner, "init_distributed", lambda *_: distributed.Dist(0, 0, 1, torch.device("cpu")))
     grid = load_grid(write_spec(tmp_path / "g.yaml", tmp_path / "runs", "embedded", tmp_path / "data"))
 
     outcomes = run_grid(grid)

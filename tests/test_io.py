@@ -7,7 +7,7 @@ import pytest
 from datasets import ClassLabel, Dataset, Features, Value
 
 from toolkit.errors import DataError
-from toolkit.tasks.base import HubSource
+from toolkit.tasks.records import HubSource
 from toolkit.tasks.io import field, hub_rows, jsonl_rows, label_index, require_file, tsv_rows
 
 LABELS = ("entailment", "neutral", "contradiction")

@@ -154,9 +154,9 @@ def test_zero3_offload_on_two_ranks_counts_the_whole_model(zero, tiny_model_dir,
     files under train.nvme_path (zero3_nvme, ZeRO-Infinity), trains on two ranks; results.json
     counts the whole model although each rank holds half of it."""
     from toolkit.models.encoder import load_encoder
-    from toolkit.models.multitask import MultiTaskModel
+    from toolkit.families.multitask import MultiTaskModel
     from toolkit.models.params import largest_parameter, parameter_counts
-    from toolkit.tasks.base import get_task
+    from toolkit.tasks.registry import get_task
 
     nvme = tmp_path / "nvme"
     extra = []

@@ -24,16 +24,8 @@ from toolkit.evaluation.metrics import (
     task_score,
     tatoeba,
 )
-from toolkit.tasks.languages import (
-    TATOEBA_CODES,
-    TYDIQA_LANGUAGE_NAMES,
-    UD_LANGUAGE_NAMES,
-    XTREME_LANGUAGES,
-    XTREME_R_LANGUAGES,
-    check_languages,
-    file_code,
-    official_languages,
-)
+from toolkit.tasks.languages import TATOEBA_CODES, TYDIQA_LANGUAGE_NAMES, UD_LANGUAGE_NAMES, file_code
+from toolkit.tasks.benchmarks import XTREME_LANGUAGES, XTREME_R_LANGUAGES, check_languages, official_languages
 
 
 def shared_data() -> Path:
@@ -288,7 +280,7 @@ def test_registry_and_task_score():
     assert set(METRICS) == {
         "accuracy", "squad", "squad_v2", "mlqa", "seqeval", "tagging_accuracy", "bucc", "tatoeba", "mlm_accuracy",
     }
-    from toolkit.tasks.base import all_tasks
+    from toolkit.tasks.registry import all_tasks
 
     assert {t.metric for t in all_tasks().values()} <= set(METRICS)  # every task's metric exists
     assert set(XTREME_TASK_METRICS.values()) <= set(METRICS)

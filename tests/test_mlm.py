@@ -16,14 +16,16 @@ from baselines.mlm.corpus import (
     mix_languages,
     mlm_task,
 )
-from toolkit.engine.distributed import Dist
+from toolkit.runtime.distributed import Dist
 from toolkit.errors import ConfigError, DataError
+from toolkit.evaluation.metrics import mlm_accuracy
 from toolkit.evaluation.predict import predict
-from toolkit.families import get_family
+from toolkit.families.registry import get_family
 from toolkit.families import mlm
-from toolkit.models.multitask import MultiTaskModel
-from toolkit.models.tiny import _CORPUS, tiny_config, tiny_encoder, tiny_tokenizer
-from toolkit.tasks.base import LoadRequest, TextExample, get_task
+from toolkit.families.multitask import MultiTaskModel
+from tests.fixtures.tiny_models import _CORPUS, tiny_config, tiny_encoder, tiny_tokenizer
+from toolkit.tasks.records import LoadRequest, TextExample
+from toolkit.tasks.registry import get_task
 
 CPU = Dist(rank=0, local_rank=0, world_size=1, device=torch.device("cpu"))
 LINES = _CORPUS.splitlines()
@@ -238,7 +240,7 @@ def _evaluate(model, spec, examples, frozen):
     outputs = predict(model, spec, frozen, batch_size=16, pad_id=1, dist=CPU)
     predictions = family.decode(spec, examples, frozen, outputs)
     golds = {e.id: family.gold(spec, e) for e in examples}
-    return predictions, mlm.mlm_accuracy(predictions, golds)["accuracy"]
+    return predictions, mlm_accuracy(predictions, golds)["accuracy"]
 
 
 def _heldout_loss(model, frozen) -> float:
@@ -277,12 +279,12 @@ def test_training_lowers_the_loss_and_raises_accuracy(tok):
 
 def test_mlm_accuracy_counts_tokens_and_reports_missing_texts(caplog):
     predictions = {"a": {"predicted": [1, 2, 3], "labels": [1, 2, 4]}, "b": {"predicted": [5], "labels": [5]}}
-    assert mlm.mlm_accuracy(predictions, {"a": None, "b": None}) == {"accuracy": 75.0}
+    assert mlm_accuracy(predictions, {"a": None, "b": None}) == {"accuracy": 75.0}
     with caplog.at_level(logging.WARNING):
-        assert mlm.mlm_accuracy(predictions, {"a": None, "c": None}) == {"accuracy": 100 * 2 / 3}
+        assert mlm_accuracy(predictions, {"a": None, "c": None}) == {"accuracy": 100 * 2 / 3}
     assert "1 of 2 texts have no prediction" in caplog.text
     with pytest.raises(DataError, match="no masked tokens"):
-        mlm.mlm_accuracy({"a": {"predicted": [], "labels": []}}, {"a": None})
+        mlm_accuracy({"a": {"predicted": [], "labels": []}}, {"a": None})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -481,8 +483,8 @@ def test_zero3_mlm_approach_trains_the_tied_head(tok, mnli_fixture_dir, tmp_path
     # The tied decoder weight is the word embedding: saved once, with the encoder.
     assert "mlm.decoder.weight" not in heads and "mlm.decoder.bias" in heads
     from toolkit.models.encoder import load_encoder
-    from toolkit.models.multitask import MultiTaskModel, load_heads
-    from toolkit.tasks.base import get_task
+    from toolkit.families.multitask import MultiTaskModel, load_heads
+    from toolkit.tasks.registry import get_task
 
     reloaded = MultiTaskModel(load_encoder(str(run / "encoder")), {"mnli": get_task("mnli"), "mlm": get_task("mlm")})
     load_heads(reloaded, run / "encoder")  # the tie is restored, nothing reported missing

@@ -21,7 +21,7 @@ import pytest
 
 from launch_utils import REPO, free_port, job_env
 from toolkit.errors import ConfigError
-from toolkit.launch import expand_nodelist, main as launch_main, parse_hostfile, slurm_slots, write_slurm_hostfile
+from toolkit.runtime.launch import expand_nodelist, main as launch_main, parse_hostfile, slurm_slots, write_slurm_hostfile
 
 NODES = {"node1": "127.0.0.2", "node2": "127.0.0.3"}
 

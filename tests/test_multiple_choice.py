@@ -14,10 +14,10 @@ from datasets import Dataset, Features, Sequence, Value
 
 from hub_fixtures import fake_hub, write_jsonl
 from toolkit.errors import DataError
-from toolkit.families import get_family
+from toolkit.families.registry import get_family
 from toolkit.families.multiple_choice import FAMILY
-from toolkit.models.tiny import tiny_encoder, tiny_tokenizer
-from toolkit.tasks.base import LoadRequest, MultipleChoiceExample
+from tests.fixtures.tiny_models import tiny_encoder, tiny_tokenizer
+from toolkit.tasks.records import LoadRequest, MultipleChoiceExample
 from toolkit.tasks.multiple_choice import COMMONSENSEQA, COSMOSQA, HELLASWAG, SOCIALIQA
 
 SHARED = Path(os.environ.get("XSTILTS_SHARED_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data")

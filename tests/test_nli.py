@@ -15,9 +15,9 @@ from conftest import MNLI_SIZES, XNLI_FIXTURE_LANGUAGES, XNLI_SIZE
 from hub_fixtures import fake_hub
 from toolkit.data.features import load_examples
 from toolkit.errors import ConfigError, DataError
-from toolkit.stages import parse
-from toolkit.tasks import get_task
-from toolkit.tasks.base import LoadRequest, PairExample
+from toolkit.pipeline.stages import parse
+from toolkit.tasks.registry import get_task
+from toolkit.tasks.records import LoadRequest, PairExample
 from toolkit.tasks.nli import MNLI, NLI_LABELS, XNLI
 
 NLI_FEATURES = {
@@ -338,7 +338,7 @@ def test_fixture_is_learnable_by_a_tiny_model(mnli_fixture_dir, tiny_model_dir):
 
     from toolkit.data.batching import global_batches
     from toolkit.families.pair import FAMILY
-    from toolkit.models.multitask import MultiTaskModel
+    from toolkit.families.multitask import MultiTaskModel
 
     torch.manual_seed(0)
     tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)

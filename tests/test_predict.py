@@ -8,11 +8,12 @@ import pytest
 import torch
 
 from toolkit.data.features import featurize_cached
-from toolkit.engine.distributed import Dist
+from toolkit.runtime.distributed import Dist
 from toolkit.evaluation.predict import PAD_VALUE, predict
-from toolkit.models.multitask import MultiTaskModel
-from toolkit.models.tiny import tiny_encoder, tiny_tokenizer
-from toolkit.tasks.base import PairExample, TaggingExample, TaskSpec, get_task
+from toolkit.families.multitask import MultiTaskModel
+from tests.fixtures.tiny_models import tiny_encoder, tiny_tokenizer
+from toolkit.tasks.records import PairExample, TaggingExample, TaskSpec
+from toolkit.tasks.registry import get_task
 
 TAGS = TaskSpec(name="toy_tags", family="tagging", description="toy", metric="seqeval",
                 loader=lambda spec, req: [], labels=("NOUN", "VERB", "X"))

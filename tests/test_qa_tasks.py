@@ -12,8 +12,8 @@ import pytest
 
 from toolkit.errors import ConfigError, DataError
 from toolkit.tasks import qa
-from toolkit.tasks.base import LoadRequest
-from toolkit.tasks.languages import official_languages
+from toolkit.tasks.records import LoadRequest
+from toolkit.tasks.benchmarks import official_languages
 
 SQUAD_FEATURES = datasets.Features({
     "id": datasets.Value("string"),

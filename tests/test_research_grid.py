@@ -16,7 +16,7 @@ from conftest import write_mnli_fixture
 from family_fixtures import write_family_data
 from launch_utils import run_phase
 from toolkit.errors import ConfigError
-from toolkit.grid import load_grid
+from toolkit.grid.spec import load_grid
 
 LR = 2e-3
 
@@ -125,7 +125,7 @@ def test_bad_research_specs_fail_before_any_work(tmp_path, change, message):
 
 @pytest.fixture(scope="module")
 def research_grid(tmp_path_factory):
-    from toolkit.models.tiny import save_tiny_model
+    from tests.fixtures.tiny_models import save_tiny_model
 
     tmp = tmp_path_factory.mktemp("research")
     models = {"small": str(save_tiny_model(tmp / "small")),
@@ -217,12 +217,12 @@ def test_translated_domain_corpus_joins_the_mix_with_its_own_head(tmp_path, tiny
     import torch
 
     from baselines.translate.apertium import installed_modes
-    from toolkit import corpora
-    from toolkit.approaches import build_english
-    from toolkit.config import load_config
-    from toolkit.engine.distributed import Dist
+    from toolkit.approaches import corpora
+    from toolkit.approaches.english import build_english
+    from toolkit.pipeline.checks import load_config
+    from toolkit.runtime.distributed import Dist
     from toolkit.models.encoder import load_tokenizer
-    from toolkit.tasks.base import get_task
+    from toolkit.tasks.registry import get_task
 
     if shutil.which("apertium") is None or "eng-spa" not in installed_modes():
         pytest.skip("needs Debian packages apertium and apertium-eng-spa")

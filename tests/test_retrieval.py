@@ -20,10 +20,10 @@ from toolkit.evaluation.retrieval import (
     mine_pairs,
     nearest_targets,
 )
-from toolkit.models.tiny import tiny_encoder, tiny_tokenizer
-from toolkit.tasks.base import LoadRequest
+from tests.fixtures.tiny_models import tiny_encoder, tiny_tokenizer
+from toolkit.tasks.records import LoadRequest
 from toolkit.tasks.languages import TATOEBA_CODES
-from toolkit.tasks.retrieval_tasks import BUCC2018, TATOEBA, read_split
+from toolkit.tasks.retrieval import BUCC2018, TATOEBA, read_split
 
 
 def shared_data() -> Path:

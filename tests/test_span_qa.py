@@ -13,9 +13,10 @@ import torch
 
 from toolkit.errors import ConfigError, DataError
 from toolkit.evaluation.metrics import squad
-from toolkit.families import get_family, span_qa
-from toolkit.models.tiny import tiny_encoder, tiny_tokenizer
-from toolkit.tasks.base import Answer, LoadRequest, SpanQAExample, TaskSpec
+from toolkit.families.registry import get_family
+from toolkit.families import span_qa
+from tests.fixtures.tiny_models import tiny_encoder, tiny_tokenizer
+from toolkit.tasks.records import Answer, LoadRequest, SpanQAExample, TaskSpec
 
 
 def _shared_data() -> Path:

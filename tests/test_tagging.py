@@ -10,10 +10,10 @@ import pytest
 import torch
 
 from toolkit.errors import ConfigError, DataError
-from toolkit.families import get_family
+from toolkit.families.registry import get_family
 from toolkit.families.tagging import IGNORE_INDEX, owners, windows
-from toolkit.models.tiny import tiny_encoder, tiny_tokenizer
-from toolkit.tasks.base import TaggingExample, TaskSpec
+from tests.fixtures.tiny_models import tiny_encoder, tiny_tokenizer
+from toolkit.tasks.records import TaggingExample, TaskSpec
 
 FAMILY = get_family("tagging")
 TAGS = ("DET", "NOUN", "VERB", "ADP", "PROPN", "PUNCT", "X")

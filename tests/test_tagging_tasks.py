@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 
 from toolkit.errors import ConfigError, DataError
-from toolkit.families import get_family
-from toolkit.models.tiny import tiny_tokenizer
-from toolkit.tasks.base import LoadRequest
+from toolkit.families.registry import get_family
+from tests.fixtures.tiny_models import tiny_tokenizer
+from toolkit.tasks.records import LoadRequest
 from toolkit.tasks.tagging import (
     CCG, CCG_CATCH_ALL, PANX, PANX_TAGS, UDPOS, UPOS_TAGS, build_supertag_labels, resolve_labels,
 )
@@ -315,7 +315,7 @@ def test_supertag_min_count_maps_rare_tags_to_the_catch_all(tmp_path):
 
 
 def test_head_needs_resolved_ccg_labels(tmp_path):
-    from toolkit.models.tiny import tiny_encoder
+    from tests.fixtures.tiny_models import tiny_encoder
 
     with pytest.raises(ConfigError, match="resolve_labels"):
         get_family("tagging").make_head(CCG, tiny_encoder(tiny_tokenizer()))

@@ -9,7 +9,7 @@ import pytest
 from baselines.translate import make_backend, read_squad_json, translate_examples
 from baselines.translate.apertium import installed_modes, route
 from toolkit.errors import ConfigError
-from toolkit.tasks.base import Answer, PairExample, SpanQAExample
+from toolkit.tasks.records import Answer, PairExample, SpanQAExample
 
 if shutil.which("apertium") is None or "eng-spa" not in installed_modes():
     pytest.skip("needs Debian packages apertium and apertium-eng-spa", allow_module_level=True)

@@ -13,7 +13,7 @@ from fairseq2.models.nllb import NllbConfig, NllbTokenizerConfig, get_nllb_model
 from baselines.translate import make_backend, translate_examples  # noqa: E402
 from baselines.translate.nllb import NllbBackend  # noqa: E402
 from toolkit.errors import ConfigError  # noqa: E402
-from toolkit.tasks.base import PairExample  # noqa: E402
+from toolkit.tasks.records import PairExample  # noqa: E402
 
 CORPUS = [
     "The cat sat on the mat.", "A quick brown fox jumps over the lazy dog.",

@@ -6,7 +6,7 @@ import pytest
 
 from baselines.translate import read_examples_jsonl, translate_examples
 from toolkit.errors import ConfigError
-from toolkit.tasks.base import Answer, MultipleChoiceExample, PairExample, SpanQAExample, TaggingExample
+from toolkit.tasks.records import Answer, MultipleChoiceExample, PairExample, SpanQAExample, TaggingExample
 
 
 class UpperBackend:

@@ -14,22 +14,18 @@ from datasets import ClassLabel, Dataset, Features, Sequence, Value
 
 from launch_utils import REPO, run_phase
 from hub_fixtures import fake_hub, write_jsonl
-from toolkit.config import RunConfig, load_config
+from toolkit.config.schema import RunConfig
+from toolkit.pipeline.checks import load_config
 from toolkit.errors import ConfigError, DataError
 from toolkit.evaluation import xtreme_format
 from toolkit.evaluation.metrics import summarise
-from toolkit.grid import cell_compute, load_grid
+from toolkit.grid.plan import cell_compute
+from toolkit.grid.spec import load_grid
 from toolkit.reporting.report import to_markdown, write_report
-from toolkit.tasks.base import LoadRequest, get_task
+from toolkit.tasks.records import LoadRequest
+from toolkit.tasks.registry import get_task
 from toolkit.tasks.copa import COPA, XCOPA
-from toolkit.tasks.languages import (
-    BENCHMARKS,
-    check_languages,
-    evaluation_languages,
-    get_benchmark,
-    known_languages,
-    official_languages,
-)
+from toolkit.tasks.benchmarks import BENCHMARKS, check_languages, evaluation_languages, get_benchmark, known_languages, official_languages
 
 XCOPA_LANGS = ("et", "ht", "id", "it", "qu", "sw", "ta", "th", "tr", "vi", "zh")
 
@@ -306,7 +302,7 @@ def test_report_refuses_mixed_benchmarks(tmp_path):
 
 
 def test_xtreme_r_grid_and_stages(tmp_path):
-    from toolkit.phases import target_stages
+    from toolkit.pipeline.inputs import target_stages
 
     grid = load_grid(REPO / "configs" / "grids" / "xtreme_r.yaml", [f"output_root={tmp_path}"])
     targets = [c for c in grid.cells if c.kind == "target"]
@@ -331,7 +327,8 @@ def test_xtreme_r_grid_and_stages(tmp_path):
 
 
 def test_a_run_folder_keeps_its_benchmark(tmp_path):
-    from toolkit.phases import _check_benchmark, target_dir
+    from toolkit.pipeline.target import _check_benchmark
+    from toolkit.pipeline.run_dirs import target_dir
 
     cfg = load_config([f"output_root={tmp_path}", "target=xquad", "benchmark=xtreme_r"])
     run = target_dir(cfg)

@@ -8,12 +8,12 @@ evaluated zero-shot is ever trained on.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 
-from toolkit.config import REPO_ROOT
 from toolkit.errors import DataError
+from toolkit.io import REPO_ROOT, atomic_write_text
+from toolkit.tasks.languages import TATOEBA_CODES
 
 SHIPPED = REPO_ROOT / "demo_data"
 TRAIN_ARTICLES = range(0, 32)
@@ -31,10 +31,7 @@ def _articles(path: Path, keep: range) -> dict:
 
 
 def _write_json(path: Path, data: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(data, ensure_ascii=False))
 
 
 def _link(source: Path, target: Path) -> None:
@@ -69,11 +66,7 @@ def prepare_demo_data(out_dir: str | Path, shipped: Path = SHIPPED) -> Path:
     for lang in XQUAD_LANGUAGES:
         data = _articles(shipped / "xquad" / f"xquad.{lang}.json", TRAIN_ARTICLES)
         paragraphs = [p["context"].replace("\n", " ") for a in data["data"] for p in a["paragraphs"]]
-        corpus = out / "mlm_corpus" / f"{lang}.txt"
-        corpus.parent.mkdir(parents=True, exist_ok=True)
-        tmp = corpus.with_name(f".{corpus.name}.tmp")
-        tmp.write_text("\n".join(paragraphs) + "\n", encoding="utf-8")
-        os.replace(tmp, corpus)
+        atomic_write_text(out / "mlm_corpus" / f"{lang}.txt", "\n".join(paragraphs) + "\n")
 
     tatoeba = out / "tatoeba"
     for f in (shipped / "tatoeba").glob("tatoeba.*"):
@@ -83,8 +76,6 @@ def prepare_demo_data(out_dir: str | Path, shipped: Path = SHIPPED) -> Path:
 
 def tatoeba_languages(shipped: Path = SHIPPED) -> list[str]:
     """XTREME codes of the Tatoeba languages shipped."""
-    from toolkit.tasks.languages import TATOEBA_CODES
-
     codes = {f.name.split(".")[1].split("-")[0] for f in (shipped / "tatoeba").glob("tatoeba.*-eng.eng")}
     return sorted(lang for lang, code in TATOEBA_CODES.items() if code in codes)
 

@@ -3,7 +3,7 @@
 The `mlm` approach trains the intermediate task(s) together with one more task, `mlm`, in the
 same multi-task mix. Its pieces:
 - `baselines.mlm.corpus`: the text (Wikipedia from the Hub or local `<lang>.txt` files),
-  XLM-R's alpha language sampling, and the `mlm` TaskSpec (registered on import);
+  XLM-R's alpha language sampling, and the `mlm` TaskSpec the approach adds to its mix;
 - `toolkit.families.mlm`: windows, collate-time masking, the tied LM head, masked-token accuracy.
 """
 

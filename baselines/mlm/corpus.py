@@ -6,8 +6,9 @@
 - `language_probabilities` and `mix_languages` rebalance languages as XLM-R does: language i
   is sampled with probability p_i proportional to n_i^alpha (alpha = 0.3), which upsamples
   small languages and downsamples large ones. Sizes n_i are characters.
-- Importing this module registers the task `mlm` (family "mlm"), whose loader returns the
-  mixed corpus as its train split and a held-out ~1% of the texts as its validation split.
+- `mlm_task` builds the `mlm` TaskSpec (family "mlm") that the mlm approach adds to its mix;
+  its loader returns the mixed corpus as its train split and a held-out ~1% of the texts as
+  its validation split. It is not in the task registry: only the approach adds it.
 
 Note on sizes: n_i is what was read. With the Hub, large Wikipedias hit the per-language
 budget, so alpha reweights only languages whose Wikipedia is smaller than the budget; raise
@@ -27,9 +28,9 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from toolkit.errors import ConfigError, DataError
-from toolkit.tasks.base import LoadRequest, TaskSpec, TextExample, register
+from toolkit.tasks.records import LoadRequest, TaskSpec, TextExample
 from toolkit.tasks.io import field
-from toolkit.tasks.languages import XTREME_LANGUAGES
+from toolkit.tasks.benchmarks import all_languages
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +41,7 @@ DEFAULT_CHARS_PER_LANGUAGE = 2_000_000  # about 0.5M tokens for a Latin-script l
 SHUFFLE_BUFFER = 10_000  # articles held by the streaming shuffle
 VALIDATION_PERCENT = 1  # share of the texts held out for validation (by a hash of their id)
 # Every language XTREME evaluates on: the languages the MLM baseline keeps the encoder fluent in.
-MLM_LANGUAGES = tuple(sorted(set().union(*XTREME_LANGUAGES.values())))
+MLM_LANGUAGES = all_languages("xtreme")
 SOURCES = ("hub", "local")
 
 
@@ -289,7 +290,7 @@ def mlm_task(
     hub: HubText | None = None,
     description: str | None = None,
 ) -> TaskSpec:
-    """A TaskSpec for continued multilingual MLM over `languages` (unregistered; see `MLM`).
+    """A TaskSpec for continued multilingual MLM over `languages` (not in the registry; see `MLM`).
 
     The Hub text is Wikipedia's `dump` unless `hub` names another dataset (domain corpora).
     """
@@ -317,4 +318,4 @@ def mlm_task(
     )
 
 
-MLM = register(mlm_task())
+MLM = mlm_task()  # the default: every XTREME language, XLM-R's alpha

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Protocol, runtime_checkable
 
+from baselines.translate.apertium import ApertiumBackend
+from baselines.translate.nllb import NllbBackend
 from toolkit.errors import ConfigError
 
 
@@ -34,12 +36,8 @@ def make_backend(name: str, **options: Any) -> Backend:
     `device="cuda"`, `beam_size=4` for nllb; `batch_size` for both).
     """
     if name == "apertium":
-        from baselines.translate.apertium import ApertiumBackend
-
         return ApertiumBackend(**options)
     if name == "nllb":
-        from baselines.translate.nllb import NllbBackend
-
         return NllbBackend(**options)
     raise ConfigError(
         f"unknown translation backend {name!r}; known: {', '.join(BACKENDS)} "

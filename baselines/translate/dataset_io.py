@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from toolkit.errors import DataError
-from toolkit.tasks.base import Answer, MultipleChoiceExample, PairExample, SpanQAExample
+from toolkit.tasks.records import Answer, MultipleChoiceExample, PairExample, SpanQAExample
 
 TranslatableExample = PairExample | MultipleChoiceExample | SpanQAExample
 

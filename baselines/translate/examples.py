@@ -34,7 +34,7 @@ from baselines.translate.dataset_io import (
 )
 from baselines.translate.text import SpanMarkers, join_sentences, recover_span, segment
 from toolkit.errors import ConfigError
-from toolkit.tasks.base import Answer, MultipleChoiceExample, PairExample, SpanQAExample
+from toolkit.tasks.records import Answer, MultipleChoiceExample, PairExample, SpanQAExample
 
 log = logging.getLogger(__name__)
 

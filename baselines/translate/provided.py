@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Sequence
 
 from toolkit.errors import ConfigError, DataError
-from toolkit.tasks.base import Answer, PairExample, SpanQAExample
+from toolkit.tasks.records import Answer, PairExample, SpanQAExample
 from toolkit.tasks.io import label_index, require_file
 
 log = logging.getLogger(__name__)

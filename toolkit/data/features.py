@@ -15,8 +15,8 @@ from pathlib import Path
 from collections.abc import Sequence
 from typing import Any, Callable
 
-from toolkit.families import get_family
-from toolkit.tasks.base import LoadRequest, TaskSpec
+from toolkit.families.registry import get_family
+from toolkit.tasks.records import LoadRequest, TaskSpec
 
 # Bump when a featuriser changes what it writes. 2: tokenizers whose pair template does not
 # separate the texts get a separator; byte-level tokenizers tag words with their leading space.

@@ -8,11 +8,6 @@ Hugging Face folder that the next phase loads.
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
-import subprocess
-import sys
 import weakref
 import zlib
 from dataclasses import dataclass, field
@@ -22,20 +17,23 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from toolkit.config import RunConfig, fill_ds_config, load_ds_config, nvme_offload, resolve_batch
+from toolkit.config.schema import RunConfig
+from toolkit.config.deepspeed import fill_ds_config, load_ds_config, nvme_offload, resolve_batch
 from toolkit.data.batching import TaskStream, planned_steps, rank_micro_batches, task_for_step, task_probabilities
 from toolkit.data.features import FeatureTable
-from toolkit.engine.distributed import Dist
-from toolkit.errors import CheckpointError, ConfigError
+from toolkit.runtime.distributed import Dist
+from toolkit.errors import ConfigError
+from toolkit.io import atomic_write_json
 from toolkit.evaluation.metrics import task_score
 from toolkit.evaluation.predict import to_device
 from toolkit.evaluation.zero_shot import EvalSet, evaluate_set
-from toolkit.families import get_family
+from toolkit.families.registry import get_family
 from toolkit.models.encoder import check_tokenizer_matches, load_encoder
-from toolkit.models.multitask import MultiTaskModel, export_model, load_heads, parameter_groups
+from toolkit.families.multitask import MultiTaskModel, export_model, load_heads, parameter_groups
 from toolkit.models.params import largest_parameter
-from toolkit.reporting.tensorboard import Board
-from toolkit.tasks.base import TaskSpec
+from toolkit.engine.board import Board
+from toolkit.engine.checkpoint import CLIENT_KEY, load_checkpoint, prune_checkpoints, save_checkpoint
+from toolkit.tasks.records import TaskSpec
 
 
 @dataclass
@@ -61,12 +59,6 @@ class TrainState:
     best_score: float | None = None
     last_tag: str | None = None
     validation: list[dict[str, Any]] = field(default_factory=list)
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def build_engine(
@@ -152,95 +144,6 @@ def require_async_io(source: str) -> None:
         )
 
 
-def _prune_checkpoints(ckpt_dir: Path, keep: int, protect: set[str]) -> None:
-    tags = sorted(
-        (p for p in ckpt_dir.iterdir() if p.is_dir() and p.name.startswith("step")),
-        key=lambda p: int(p.name[4:]),
-    )
-    for old in tags[:-keep]:
-        if old.name not in protect:
-            shutil.rmtree(old, ignore_errors=True)
-
-
-def save_checkpoint(engine, ckpt_dir: Path, tag: str, state: TrainState, dist: Dist) -> None:
-    """Save checkpoint `tag`; `latest` moves to it only once every rank has written its part.
-
-    A failed save (disk full, no permission) removes the partial folder and raises an error that
-    says why; `latest` still names the previous, complete checkpoint, which a rerun resumes from.
-    (DeepSpeed's own `latest` is rewritten in place, so a full disk could leave it empty.)
-    """
-    try:
-        # DeepSpeed's universal-checkpoint converter requires this key; empty: no tensor-parallel layout.
-        client = {"xstilts": vars(state), "universal_checkpoint_info": {}}
-        engine.save_checkpoint(str(ckpt_dir), tag=tag, client_state=client, save_latest=False)
-    except (OSError, RuntimeError) as err:  # torch.save reports a failed write as RuntimeError
-        # torch words a full disk obscurely ("unexpected pos ..."): say how much space was left.
-        free = shutil.disk_usage(ckpt_dir).free / 2**20
-        shutil.rmtree(ckpt_dir / tag, ignore_errors=True)
-        latest = ckpt_dir / "latest"
-        previous = latest.read_text().strip() if latest.is_file() else None
-        keep = f"the previous checkpoint {ckpt_dir / previous} is intact; a rerun resumes from it" if previous \
-            else "there is no earlier checkpoint; a rerun starts from the beginning"
-        raise CheckpointError(f"could not save checkpoint {ckpt_dir / tag} ({free:.0f} MiB free there): {err}. "
-                           f"Removed the partial checkpoint; {keep}. Free space (or fix permissions) and rerun.") \
-            from err
-    dist.barrier()
-    if dist.is_main:
-        tmp = ckpt_dir / ".latest.tmp"
-        tmp.write_text(tag, encoding="utf-8")
-        os.replace(tmp, ckpt_dir / "latest")
-
-
-def _saved_world_size(tag_dir: Path) -> int | None:
-    """How many data-parallel ranks wrote this checkpoint (None without ZeRO partitions)."""
-    return len(list(tag_dir.glob("*zero_pp_rank_*_mp_rank_00_optim_states.pt"))) or None
-
-
-def load_checkpoint(engine, ckpt_dir: Path, dist: Dist, tag: str | None = None) -> dict[str, Any]:
-    """Load checkpoint `tag` (default: the one `latest` names); returns its client state.
-
-    A checkpoint written by another number of ranks has its ZeRO optimizer partitions cut for
-    that number, which DeepSpeed cannot load directly: rank 0 converts it once with DeepSpeed's
-    universal-checkpoint converter (into checkpoints/universal/<tag>) and every rank loads that.
-    """
-    tag = tag or (ckpt_dir / "latest").read_text().strip()
-    saved = _saved_world_size(ckpt_dir / tag)
-    if saved is None or saved == dist.world_size:
-        _, client = engine.load_checkpoint(str(ckpt_dir), tag=tag)
-        return client
-    universal = ckpt_dir / "universal"
-    if dist.is_main and not (universal / tag).is_dir():
-        print(f"checkpoint {ckpt_dir / tag} was written by {saved} ranks, this run has {dist.world_size}: "
-              f"converting it to a universal checkpoint in {universal / tag}", flush=True)
-        universal.mkdir(exist_ok=True)
-        tmp = universal / f".{tag}.tmp"
-        shutil.rmtree(tmp, ignore_errors=True)
-        done = subprocess.run(
-            [sys.executable, "-m", "deepspeed.checkpoint.ds_to_universal", "--input_folder", str(ckpt_dir / tag),
-             "--output_folder", str(tmp), "--num_extract_workers", "1", "--num_merge_workers", "1"],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        )
-        if done.returncode != 0:
-            raise CheckpointError(
-                f"checkpoint {ckpt_dir / tag} was written by {saved} ranks and could not be converted for "
-                f"{dist.world_size} (DeepSpeed's ds_to_universal failed):\n{done.stdout[-2000:]}\n"
-                f"Resume with {saved} ranks instead."
-            )
-        os.replace(tmp, universal / tag)
-    dist.barrier()
-    # DeepSpeed consults this flag only while loading; setting it for this one load spares
-    # rebuilding the engine, and later loads (the best checkpoint) are ordinary ones again.
-    engine._config.load_universal_checkpoint = True
-    try:
-        _, client = engine.load_checkpoint(str(universal), tag=tag)
-    finally:
-        engine._config.load_universal_checkpoint = False
-    dist.barrier()
-    if dist.is_main:  # the next save is a native checkpoint for this world size
-        shutil.rmtree(universal, ignore_errors=True)
-    return client
-
-
 def validate(engine, data: PhaseData, cfg: RunConfig, pad_id: int, dist: Dist) -> dict[str, Any]:
     """Score every task's validation set; `score` is the mean task score (best-model criterion)."""
     per_task = {}
@@ -279,7 +182,7 @@ def train(
     engine, ds_config = build_engine(cfg, dist, model_path, data.specs, steps, heads_from=heads_from)
     check_tokenizer_matches(tokenizer, engine.module.encoder, cfg.model.name_or_path)
     if dist.is_main:
-        write_json_atomic(run_dir / "ds_config.json", ds_config)
+        atomic_write_json(run_dir / "ds_config.json", ds_config)
 
     streams = {
         t: TaskStream(lengths[t], total, cfg.seed + zlib.crc32(t.encode()), cfg.train.length_grouping)
@@ -294,7 +197,7 @@ def train(
     ckpt_dir = run_dir / "checkpoints"
     if (ckpt_dir / "latest").is_file():
         client = load_checkpoint(engine, ckpt_dir, dist)
-        state = TrainState(**client["xstilts"])
+        state = TrainState(**client[CLIENT_KEY])
         if dist.is_main:
             print(f"resumed from {ckpt_dir / state.last_tag} at step {state.step}/{steps}", flush=True)
     for t, position in state.streams.items():
@@ -350,9 +253,9 @@ def train(
                 state.best_tag, state.best_score = tag, result["score"]
             state.last_tag = tag
             state.validation.append({"step": state.step, **result})
-            save_checkpoint(engine, ckpt_dir, tag, state, dist)
+            save_checkpoint(engine, ckpt_dir, tag, vars(state), dist)
             if dist.is_main:
-                _prune_checkpoints(ckpt_dir, cfg.train.max_checkpoints, {state.best_tag or ""})
+                prune_checkpoints(ckpt_dir, cfg.train.max_checkpoints, {state.best_tag or ""})
                 if result["score"] is not None:
                     print(f"step {state.step}: validation score {result['score']:.2f}", flush=True)
             dist.barrier()

@@ -36,8 +36,12 @@ import numpy as np
 import torch
 
 from toolkit.errors import ConfigError, DataError
-from toolkit.families import get_family, padded_inputs
-from toolkit.tasks.base import TaskSpec
+from toolkit.families.registry import get_family
+from toolkit.families.base import padded_inputs
+from toolkit.evaluation.retrieval import check_layer, embed_batch, sentence_ids
+from toolkit.families.multitask import MultiTaskModel, load_heads
+from toolkit.models.encoder import load_encoder, unpartitioned
+from toolkit.tasks.records import TaskSpec
 
 SAMPLE_SEED = 0  # fixed, not the run's seed: every run of a task is timed on the same inputs
 # Batch fields that only serve the loss; a served model never sees them.
@@ -211,8 +215,6 @@ def measure_encoder(encoder, tokenizer, texts: Mapping[str, Sequence[str]], laye
 
     A call embeds sentences as retrieval does: mean-pooled hidden state `layer`, L2-normalised.
     """
-    from toolkit.evaluation.retrieval import check_layer, embed_batch, sentence_ids
-
     check_layer(encoder, layer)
     encoder = _prepare(encoder, settings)
     sample = draw_sample({lang: len(t) for lang, t in texts.items()}, settings.examples)
@@ -232,9 +234,6 @@ def measure_encoder(encoder, tokenizer, texts: Mapping[str, Sequence[str]], laye
 
 def load_served_model(model_dir: str | Path, spec: TaskSpec):
     """A target run's exported `model/` folder as a plain `MultiTaskModel` (encoder + `spec`'s head)."""
-    from toolkit.models.encoder import load_encoder, unpartitioned
-    from toolkit.models.multitask import MultiTaskModel, load_heads
-
     with unpartitioned():  # rank 0 alone loads it, also while a ZeRO-3 engine is live
         model = MultiTaskModel(load_encoder(str(model_dir)), {spec.name: spec})
     load_heads(model, model_dir)

@@ -28,9 +28,8 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 from seqeval.metrics import accuracy_score as _seqeval_accuracy
 from seqeval.metrics.sequence_labeling import precision_recall_fscore_support
 
-from toolkit.errors import ConfigError, DataError
-from toolkit.tasks.base import nearest
-from toolkit.tasks.languages import official_languages
+from toolkit.errors import ConfigError, DataError, nearest
+from toolkit.tasks.benchmarks import official_languages, target_spec
 
 logger = logging.getLogger(__name__)
 
@@ -413,21 +412,6 @@ _SCORE_KEY = {
     "bucc": "f1",
 }
 
-# The metric XTREME's evaluate.py applies to each task (TyDiQA and XQuAD: SQuAD v1.1 script).
-XTREME_TASK_METRICS: dict[str, str] = {
-    "xnli": "accuracy",
-    "pawsx": "accuracy",
-    "xcopa": "accuracy",
-    "udpos": "seqeval",
-    "panx": "seqeval",
-    "xquad": "squad",
-    "mlqa": "mlqa",
-    "tydiqa": "squad",
-    "bucc2018": "bucc",
-    "tatoeba": "tatoeba",
-}
-
-
 def get_metric(name: str) -> Metric:
     """The metric function registered as `name`; unknown names list the nearest ones."""
     if name not in METRICS:
@@ -455,15 +439,14 @@ def summarise(
     """Per-metric mean and the task's score over the benchmark's languages that were evaluated.
 
     `task` is an XTREME id (xnli, pawsx, udpos, panx, xquad, mlqa, tydiqa, bucc2018, tatoeba;
-    XTREME-R adds xcopa); `benchmark` names the list averaged over (`xtreme` or `xtreme_r`).
+    XTREME-R adds xcopa), scored with its target's metric; `benchmark` names the list averaged over (`xtreme` or `xtreme_r`).
     Languages not on that list (e.g. Romanian XQuAD under XTREME) may be in `per_lang` but are
     not averaged, as in XTREME's evaluate.py.
     Returns (average, score): `average[m]` is the mean of metric m, and `score` is
     task_score(task's metric, average): accuracy, F1, or (F1 + EM) / 2 for QA.
     """
     official = official_languages(task, benchmark)
-    if task not in XTREME_TASK_METRICS:
-        raise ConfigError(f"{benchmark} task {task!r} has no metric this toolkit computes")
+    metric = target_spec(task).metric
     counted = [lang for lang in official if lang in per_lang]
     if not counted:
         raise ConfigError(
@@ -478,4 +461,4 @@ def summarise(
                 f"but {counted[0]!r} has {sorted(names)}"
             )
     average = {m: sum(per_lang[lang][m] for lang in counted) / len(counted) for m in names}
-    return average, task_score(XTREME_TASK_METRICS[task], average)
+    return average, task_score(metric, average)

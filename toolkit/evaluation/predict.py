@@ -14,9 +14,9 @@ import numpy as np
 import torch
 
 from toolkit.data.features import FeatureTable
-from toolkit.engine.distributed import Dist
-from toolkit.families import get_family
-from toolkit.tasks.base import TaskSpec
+from toolkit.runtime.distributed import Dist
+from toolkit.families.registry import get_family
+from toolkit.tasks.records import TaskSpec
 
 PAD_VALUE = -1e9  # pads per-token outputs: never the arg-max, never a chosen span
 

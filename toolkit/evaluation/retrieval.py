@@ -36,11 +36,12 @@ import torch
 from toolkit.errors import ConfigError, DataError
 from toolkit.evaluation import xtreme_format
 from toolkit.evaluation.metrics import bucc, tatoeba
-from toolkit.families import padded_inputs
+from toolkit.families.base import padded_inputs
 from toolkit.families.layout import layout
-from toolkit.tasks.base import LoadRequest, RetrievalExample, get_task
-from toolkit.tasks.languages import check_languages
-from toolkit.tasks.retrieval_tasks import read_split
+from toolkit.tasks.records import LoadRequest, RetrievalExample
+from toolkit.tasks.registry import get_task
+from toolkit.tasks.benchmarks import check_languages
+from toolkit.tasks.retrieval import read_split
 
 logger = logging.getLogger(__name__)
 

@@ -21,40 +21,22 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 from toolkit.errors import ConfigError, DataError
-from toolkit.evaluation.metrics import XTREME_TASK_METRICS, get_metric, summarise
-from toolkit.tasks.base import nearest
-from toolkit.tasks.languages import get_benchmark
+from toolkit.evaluation.metrics import get_metric, summarise
+from toolkit.io import atomic_write_text
+from toolkit.tasks.benchmarks import get_benchmark, target_spec
 
 logger = logging.getLogger(__name__)
 
-# How each XTREME task's files look (see the module docstring).
-TASK_FORMATS: dict[str, str] = {
-    "xnli": "classification",
-    "pawsx": "classification",
-    "udpos": "tagging",
-    "panx": "tagging",
-    "xquad": "qa",
-    "mlqa": "qa",
-    "tydiqa": "qa",
-    "bucc2018": "bucc",
-    "tatoeba": "tatoeba",
-    "xcopa": "multiple_choice",
-}
 _SUFFIXES = {"qa": ".json", "multiple_choice": ".jsonl"}
 
 
 def _format(xtreme_id: str) -> str:
-    if xtreme_id not in TASK_FORMATS:
-        raise ConfigError(
-            f"unknown XTREME task id {xtreme_id!r}{nearest(xtreme_id, sorted(TASK_FORMATS))}; "
-            f"known: {', '.join(TASK_FORMATS)}"
-        )
-    return TASK_FORMATS[xtreme_id]
+    """How the target's files look (its record's `file_format`; see the module docstring)."""
+    return target_spec(xtreme_id).target.file_format
 
 
 def _suffix(xtreme_id: str) -> str:
@@ -64,18 +46,6 @@ def _suffix(xtreme_id: str) -> str:
 def task_file(root: str | os.PathLike, xtreme_id: str, lang: str) -> Path:
     """`<root>/<xtreme_id>/test-<lang>.json` for QA, `.jsonl` for multiple choice, else `.tsv`."""
     return Path(root) / xtreme_id / f"test-{lang}{_suffix(xtreme_id)}"
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
 
 
 # ---------------------------------------------------------------------------------------------
@@ -160,7 +130,7 @@ def write_predictions(
         if order is None:
             raise ConfigError(f"{path}: writing {xtreme_id} predictions needs the example order")
         text = _lines(fmt, predictions, order, path)
-    _atomic_write(path, text)
+    atomic_write_text(path, text)
     return path
 
 
@@ -187,7 +157,7 @@ def write_gold(
         text = _bucc_lines(golds, path)
     else:
         text = _lines(fmt, golds, list(golds), path)
-    _atomic_write(path, text)
+    atomic_write_text(path, text)
     return path
 
 
@@ -333,7 +303,7 @@ def score_file(
             "line files must hold one entry per gold example"
         )
     try:
-        return get_metric(XTREME_TASK_METRICS[xtreme_id])(preds, golds, language=lang)
+        return get_metric(target_spec(xtreme_id).metric)(preds, golds, language=lang)
     except DataError as err:
         raise DataError(f"{pred_file} vs {gold_file}: {err}") from None
 
@@ -368,7 +338,7 @@ def score_files(
         if not pred_dir.is_dir():
             raise DataError(f"prediction folder {pred_dir} does not exist")
         folders = sorted(p.name for p in pred_dir.iterdir() if p.is_dir())
-        task_ids = [name for name in folders if name in TASK_FORMATS and name in bench.tasks]
+        task_ids = [name for name in folders if name in bench.tasks]
         skipped = [name for name in folders if name not in task_ids]
         if skipped:
             logger.warning(
@@ -377,7 +347,7 @@ def score_files(
         if not task_ids:
             raise DataError(
                 f"prediction folder {pred_dir} has no {bench.title} task folders "
-                f"({', '.join(t for t in bench.tasks if t in TASK_FORMATS)})"
+                f"({', '.join(bench.tasks)})"
             )
     results = {}
     for task in task_ids:

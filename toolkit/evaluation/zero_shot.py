@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from toolkit.engine.distributed import Dist
+from toolkit.runtime.distributed import Dist
 from toolkit.evaluation.metrics import METRICS
 from toolkit.evaluation.predict import predict
-from toolkit.families import get_family
-from toolkit.tasks.base import TaskSpec
+from toolkit.families.registry import get_family
+from toolkit.tasks.records import TaskSpec
 
 
 @dataclass

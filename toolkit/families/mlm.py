@@ -39,13 +39,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from toolkit.evaluation.metrics import mlm_accuracy  # noqa: F401  (the family's metric, re-exported)
 
 from toolkit.errors import ConfigError, DataError
-from toolkit.families import Family, HeadOutput, encoder_inputs, pad_2d
+from toolkit.families.base import Family, HeadOutput, encoder_inputs, pad_2d
 from toolkit.families.layout import layout
 from toolkit.models.backbone import backbone_of
-from toolkit.tasks.base import TaskSpec, TextExample
+from toolkit.tasks.records import TaskSpec, TextExample
 
 logger = logging.getLogger(__name__)
 
@@ -362,4 +361,4 @@ def gold(spec: TaskSpec, example: TextExample) -> None:
     return None
 
 
-FAMILY = Family("mlm", featurize, collate, make_head, decode, gold)
+FAMILY = Family("mlm", featurize, collate, make_head, decode, gold)  # windows fill max_seq_length

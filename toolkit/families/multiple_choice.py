@@ -18,10 +18,10 @@ import torch
 from torch import nn
 
 from toolkit.errors import ConfigError, DataError
-from toolkit.families import Family, HeadOutput, padded_inputs
+from toolkit.families.base import Family, HeadOutput, padded_inputs
 from toolkit.families.layout import layout
 from toolkit.models.backbone import Backbone, backbone_of
-from toolkit.tasks.base import MultipleChoiceExample, TaskSpec
+from toolkit.tasks.records import MultipleChoiceExample, TaskSpec
 
 log = logging.getLogger(__name__)
 
@@ -137,4 +137,7 @@ def gold(spec: TaskSpec, example: MultipleChoiceExample) -> int | None:
     return example.label if example.label >= 0 else None
 
 
-FAMILY = Family("multiple_choice", featurize, collate, make_head, decode, gold)
+FAMILY = Family(
+    "multiple_choice", featurize, collate, make_head, decode, gold, translatable=True,
+    mean_tokens=96, inputs_per_example=lambda spec: int(spec.extra.get("num_choices", 4)),
+)

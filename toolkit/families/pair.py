@@ -9,10 +9,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from toolkit.families import Family, HeadOutput, encoder_inputs
+from toolkit.families.base import Family, HeadOutput, encoder_inputs
 from toolkit.families.layout import layout
 from toolkit.models.backbone import Backbone, backbone_of
-from toolkit.tasks.base import PairExample, TaskSpec
+from toolkit.tasks.records import PairExample, TaskSpec
 
 logger = logging.getLogger(__name__)
 
@@ -90,4 +90,4 @@ def gold(spec: TaskSpec, example: PairExample) -> str | None:
     return spec.labels[example.label] if example.label >= 0 else None
 
 
-FAMILY = Family("pair_classification", featurize, collate, make_head, decode, gold)
+FAMILY = Family("pair_classification", featurize, collate, make_head, decode, gold, translatable=True, mean_tokens=64)

@@ -31,10 +31,10 @@ import torch
 from torch import nn
 
 from toolkit.errors import ConfigError, DataError
-from toolkit.families import Family, HeadOutput, encoder_inputs
+from toolkit.families.base import Family, HeadOutput, encoder_inputs
 from toolkit.families.layout import layout
 from toolkit.models.backbone import backbone_of
-from toolkit.tasks.base import SpanQAExample, TaskSpec
+from toolkit.tasks.records import SpanQAExample, TaskSpec
 
 logger = logging.getLogger(__name__)
 
@@ -259,4 +259,7 @@ def gold(spec: TaskSpec, example: SpanQAExample) -> list[str]:
     return [a.text for a in example.answers]
 
 
-FAMILY = Family("span_qa", featurize, collate, make_head, decode, gold)
+FAMILY = Family(
+    "span_qa", featurize, collate, make_head, decode, gold, translatable=True,
+    run_settings=lambda model: {"doc_stride": model.doc_stride},  # windows fill max_seq_length
+)

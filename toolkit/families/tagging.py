@@ -35,10 +35,10 @@ import torch
 from torch import nn
 
 from toolkit.errors import ConfigError, DataError
-from toolkit.families import Family, HeadOutput, encoder_inputs, pad_2d
+from toolkit.families.base import Family, HeadOutput, encoder_inputs, pad_2d
 from toolkit.families.layout import layout
 from toolkit.models.backbone import backbone_of
-from toolkit.tasks.base import TaggingExample, TaskSpec
+from toolkit.tasks.records import TaggingExample, TaskSpec
 
 logger = logging.getLogger(__name__)
 
@@ -279,4 +279,4 @@ def gold(spec: TaskSpec, example: TaggingExample) -> list[str] | None:
     return list(example.tags) if example.tags else None
 
 
-FAMILY = Family("tagging", featurize, collate, make_head, decode, gold)
+FAMILY = Family("tagging", featurize, collate, make_head, decode, gold, mean_tokens=48)

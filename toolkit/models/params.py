@@ -14,6 +14,7 @@ from typing import Iterable
 import torch
 from torch import nn
 
+from toolkit.models.backbone import init_kwargs, model_class
 
 def numel(param: nn.Parameter) -> int:
     """Elements of a parameter; under ZeRO-3 the full count (`ds_numel`), not this rank's shard."""
@@ -50,8 +51,6 @@ def meta_backbone(config) -> nn.Module:
     Built through the class itself, not `from_config`, which would follow an active ZeRO-3
     context and try to partition meta tensors.
     """
-    from toolkit.models.backbone import init_kwargs, model_class
-
     cls = model_class(config)
     with torch.device("meta"):
         return cls(config, **init_kwargs(cls))

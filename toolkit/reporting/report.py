@@ -17,14 +17,20 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from toolkit.approaches.translated import TRANSLATED_MARK
 from toolkit.errors import ConfigError, DataError
-from toolkit.tasks.languages import get_benchmark
 from toolkit.evaluation.efficiency import NUMBERS as COST_NUMBERS  # averaged over seeds
+from toolkit.evaluation.metrics import task_score
+from toolkit.io import atomic_path, atomic_write_text
+from toolkit.pipeline.run_dirs import is_control, report_row_name, result_files
+from toolkit.pipeline.stages import FOLDER_CHAIN, JOIN
+from toolkit.reporting.tensorboard import write_comparison
+from toolkit.tasks.benchmarks import get_benchmark
+from toolkit.tasks.registry import get_task
 
 
 @dataclass
@@ -42,8 +48,7 @@ class Row:
 
     @property
     def name(self) -> str:
-        base = self.approach if self.approach == "none" else f"{self.approach}/{self.intermediate}"
-        return base + ("@" + ".".join(self.variant.values()) if self.variant else "")
+        return report_row_name(self.approach, self.intermediate, self.variant)
 
 
 def benchmark_of(rows: list[Row]) -> str:
@@ -62,16 +67,11 @@ def collect(experiment_dir: str | Path) -> list[Row]:
 
     A results.json without `benchmark` (written before the field existed) counts as XTREME.
     """
-    from toolkit.evaluation.metrics import XTREME_TASK_METRICS, task_score
-    from toolkit.tasks.base import get_task
-
     root = Path(experiment_dir)
     if not root.is_dir():
         raise ConfigError(f"{root} is not an experiment folder")
     rows: dict[tuple[str, str], Row] = {}
-    for path in sorted(root.glob("*/*/*/seed*/results.json")):
-        if not (path.parent / "DONE").exists():
-            continue
+    for path in result_files(root):
         try:
             result = json.loads(path.read_text(encoding="utf-8"))
         except json.JSONDecodeError as err:
@@ -87,7 +87,7 @@ def collect(experiment_dir: str | Path) -> list[Row]:
         row.benchmarks.add(result.get("benchmark", "xtreme"))
         row.scores.setdefault(task, []).append(result["score"])
         row.seeds.setdefault(task, []).append(result["seed"])
-        metric = XTREME_TASK_METRICS[get_task(task).xtreme_id]
+        metric = get_task(task).metric
         for lang, metrics in result["metrics"].items():
             row.per_language.setdefault(task, {}).setdefault(lang, []).append(task_score(metric, metrics))
         if "efficiency" in result:
@@ -96,7 +96,7 @@ def collect(experiment_dir: str | Path) -> list[Row]:
         raise ConfigError(f"{root} has no finished target runs (results.json with DONE)")
     axes = list(dict.fromkeys(axis for r in rows.values() for axis in r.variant))
     return sorted(rows.values(), key=lambda r: (
-        tuple(r.variant.get(a, "") for a in axes), r.approach != "none", r.approach, r.intermediate))
+        tuple(r.variant.get(a, "") for a in axes), not is_control(r.approach), r.approach, r.intermediate))
 
 
 def _mean_std(values: list[float]) -> tuple[float, float]:
@@ -109,8 +109,6 @@ def build_table(rows: list[Row]) -> dict:
     `benchmark` describes the average: its label, the targets it covers, and the benchmark's
     tasks it leaves out (not run in this experiment, or not run by this toolkit).
     """
-    from toolkit.tasks.base import get_task
-
     bench = get_benchmark(benchmark_of(rows))
     present = {t for r in rows for t in r.scores}
     order = [t for task_id in bench.languages for t in sorted(present) if get_task(t).xtreme_id == task_id]
@@ -126,7 +124,7 @@ def build_table(rows: list[Row]) -> dict:
     }
     for row in rows:
         # The baseline of a row is the `none` row of the same grid variant (same encoder, batch...).
-        baseline = next((r for r in rows if r.approach == "none" and r.variant == row.variant), None)
+        baseline = next((r for r in rows if is_control(r.approach) and r.variant == row.variant), None)
         cells = {}
         for t in targets:
             if t in row.scores:
@@ -162,9 +160,6 @@ def build_table(rows: list[Row]) -> dict:
 # The research axes' comparisons: the questions the grid's extra dimensions exist for.
 # ---------------------------------------------------------------------------------------------
 
-CHAIN_FOLDER = "-then-"  # toolkit.stages.FOLDER_CHAIN (not imported: reports need no torch)
-
-
 def _mean(row: dict, column: str) -> float | None:
     cell = row["cells"].get(column)
     return None if cell is None else cell["mean"]
@@ -178,10 +173,10 @@ def _delta(row: dict, column: str) -> float | None:
 def _entries(intermediate: str) -> tuple[str, list[list[str]]]:
     """'mnli-then-squad-tr.es' -> ('-tr.es', [['mnli'], ['squad']]): approach suffix, stages."""
     suffix = ""
-    if "-tr." in intermediate:
-        intermediate, _, langs = intermediate.partition("-tr.")
-        suffix = "-tr." + langs
-    return suffix, [stage.split("+") for stage in intermediate.split(CHAIN_FOLDER)]
+    if TRANSLATED_MARK in intermediate:
+        intermediate, _, langs = intermediate.partition(TRANSLATED_MARK)
+        suffix = TRANSLATED_MARK + langs
+    return suffix, [stage.split(JOIN) for stage in intermediate.split(FOLDER_CHAIN)]
 
 
 def axis_tables(table: dict) -> list[dict]:
@@ -202,7 +197,7 @@ def axis_tables(table: dict) -> list[dict]:
         groups: dict[str, dict[str, dict]] = {}
         for r in rows:
             others = ".".join(v for a, v in r["variant"].items() if a != axis)
-            base = r["approach"] if r["approach"] == "none" else f"{r['approach']}/{r['intermediate']}"
+            base = report_row_name(r["approach"], r["intermediate"], {})
             name = base + (f"@{others}" if others else "")
             groups.setdefault(name, {})[r["variant"].get(axis)] = {
                 "average": _mean(r, "average"), "delta": _delta(r, "average")}
@@ -243,7 +238,7 @@ def domain_effects(table: dict) -> list[dict]:
             continue
         suffix, stages = _entries(row["intermediate"])
         kept = ["+".join(n for n in stage if n not in names) for stage in stages]
-        without = CHAIN_FOLDER.join(k for k in kept if k) + suffix
+        without = FOLDER_CHAIN.join(k for k in kept if k) + suffix
         other = next((r for r in rows if r["approach"] == row["approach"] and r["variant"] == row["variant"]
                       and r["intermediate"] == without), None)
         out.append({
@@ -423,11 +418,11 @@ def to_csv(table: dict) -> str:
 
 def heatmap(table: dict, path: Path) -> bool:
     """PNG of the changes against `none` (rows x targets); False when there is no baseline."""
-    rows = [r for r in table["rows"] if r["approach"] != "none"]
+    rows = [r for r in table["rows"] if not is_control(r["approach"])]
     cols = table["columns"]
     if not rows or not any(c.get("delta") is not None for r in rows for c in r["cells"].values()):
         return False
-    import matplotlib
+    import matplotlib  # heavy: only when there is a heat map to draw
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -448,10 +443,9 @@ def heatmap(table: dict, path: Path) -> bool:
     fig.colorbar(image, ax=ax, label="change vs none (points)")
     ax.set_title("Score change against no intermediate training")
     fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=120)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=120)
     plt.close(fig)
-    os.replace(tmp, path)
     return True
 
 
@@ -463,11 +457,7 @@ def write_report(experiment_dir: str | Path, out_dir: str | Path | None = None) 
     out.mkdir(parents=True, exist_ok=True)
     for name, text in (("report.md", to_markdown(table)), ("report.csv", to_csv(table)),
                        ("inference_cost.csv", cost_csv(table)), ("report.json", json.dumps(table, indent=2) + "\n")):
-        tmp = out / f".{name}.tmp"
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, out / name)
+        atomic_write_text(out / name, text)
     heatmap(table, out / "heatmap.png")
-    from toolkit.reporting.tensorboard import write_comparison
-
     write_comparison(experiment_dir, rows, table, to_markdown(table))
     return table

@@ -1,5 +1,5 @@
-"""TensorBoard logging from rank 0 only (other ranks get a writer that does nothing), and the
-comparison of an experiment's approaches that the report command writes.
+"""The TensorBoard comparison of an experiment's approaches that the report command writes
+(each run's own logging is `toolkit.engine.board`).
 
 `tensorboard --logdir runs/<experiment>` then shows:
 - every phase run as `<approach>/<intermediate>/tb` and `<approach>/<intermediate>/<target>/seed<S>/tb`,
@@ -19,65 +19,8 @@ from typing import Any
 
 import yaml
 
-SCORE_METRICS = ("hparam/score", "hparam/validation_score")  # target runs, intermediate runs
-
-
-class Board:
-    """Scalars under the contract's tags (train/loss, eval/<task>/<lang>/<metric>, ...)."""
-
-    def __init__(self, log_dir: str | Path | None):
-        self._writer = None
-        if log_dir is not None:
-            from torch.utils.tensorboard import SummaryWriter
-
-            self._writer = SummaryWriter(str(log_dir))
-
-    def scalar(self, tag: str, value: float, step: int) -> None:
-        if self._writer is not None:
-            self._writer.add_scalar(tag, float(value), step)
-
-    def text(self, tag: str, text: str, step: int = 0) -> None:
-        if self._writer is not None:
-            self._writer.add_text(tag, text, step)
-
-    def hparams(self, hparams: dict[str, Any], metrics: dict[str, float]) -> None:
-        """One row (session) in the hparams plugin for this run, written into the run's own folder.
-
-        Only the session is written here. The plugin shows the columns of one experiment
-        summary, picked arbitrarily when several runs carry one, so the experiment summary
-        is written once per experiment by `write_comparison` (the report command).
-        """
-        if self._writer is None:
-            return
-        from torch.utils.tensorboard.summary import hparams as make_hparams
-
-        _, session_start, session_end = make_hparams(clean_hparams(hparams), metrics)
-        for summary in (session_start, session_end):
-            self._writer.file_writer.add_summary(summary)
-        for tag, value in metrics.items():
-            self._writer.add_scalar(tag, value)
-
-    def close(self) -> None:
-        if self._writer is not None:
-            self._writer.flush()
-            self._writer.close()
-
-
-def clean_hparams(hparams: dict[str, Any]) -> dict[str, Any]:
-    """Values the hparams plugin can hold: numbers, text and booleans (anything else as text)."""
-    return {k: v if isinstance(v, (int, float, str, bool)) else str(v) for k, v in hparams.items()}
-
-
-def flatten_config(values: dict[str, Any]) -> dict[str, Any]:
-    """{'train': {'learning_rate': 1e-5}, 'seed': 1} -> {'train.learning_rate': 1e-5, 'seed': 1}."""
-    flat = {}
-    for section, value in values.items():
-        if isinstance(value, dict):
-            flat.update({f"{section}.{k}": v for k, v in value.items()})
-        else:
-            flat[section] = value
-    return flat
-
+from toolkit.engine.board import SCORE_METRICS, clean_hparams, flatten_config
+from toolkit.pipeline.run_dirs import config_files
 
 def compare_layout(tasks: list[str]) -> dict:
     """The custom-scalars layout: per target task, its scores grouped by approach."""
@@ -99,7 +42,7 @@ def write_comparison(experiment_dir: str | Path, rows, table: dict, markdown: st
 
     Rewritten from scratch each time, so rerunning the report never duplicates points.
     """
-    from torch.utils.tensorboard import SummaryWriter
+    from torch.utils.tensorboard import SummaryWriter  # heavy: `report` alone needs no torch
     from torch.utils.tensorboard.summary import hparams as make_hparams
 
     root = Path(experiment_dir)
@@ -121,11 +64,10 @@ def write_comparison(experiment_dir: str | Path, rows, table: dict, markdown: st
     writer.add_text("report", markdown)
     # The hparams experiment: every key any phase run recorded, and both score metrics.
     keys: dict[str, Any] = {}
-    for config in sorted(root.glob("**/config.yaml")):
-        if (config.parent / "tb").is_dir():
-            values = yaml.safe_load(config.read_text(encoding="utf-8")) or {}
-            for k, v in clean_hparams(flatten_config(values)).items():
-                keys.setdefault(k, v)
+    for config in config_files(root):
+        values = yaml.safe_load(config.read_text(encoding="utf-8")) or {}
+        for k, v in clean_hparams(flatten_config(values)).items():
+            keys.setdefault(k, v)
     if keys:
         experiment, _, _ = make_hparams(keys, {m: 0.0 for m in SCORE_METRICS})
         writer.file_writer.add_summary(experiment)

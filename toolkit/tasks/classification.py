@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Iterable
 
 from toolkit.errors import DataError
-from toolkit.tasks.base import HubSource, LoadRequest, PairExample, TaskSpec, register
+from toolkit.tasks.languages import codes
+from toolkit.tasks.records import HubSource, LoadRequest, PairExample, TaskSpec, Target
 from toolkit.tasks.io import field, hub_rows, jsonl_rows, label_index, tsv_rows
 from toolkit.tasks.multiple_choice import build, is_unlabelled, local_file, unique_ids
 from toolkit.tasks.nli import MNLI, NLI_LABELS
@@ -256,7 +257,7 @@ def load_pawsx(spec: TaskSpec, req: LoadRequest) -> list[PairExample]:
 # Registry.
 # ---------------------------------------------------------------------------------------------
 
-QQP = register(TaskSpec(
+QQP = TaskSpec(
     name="qqp",
     family="pair_classification",
     description="Quora Question Pairs: are two questions duplicates?",
@@ -266,9 +267,9 @@ QQP = register(TaskSpec(
     train_size=363_846,
     hub="nyu-mll/glue (qqp)",
     local_layout="<dir>/{train,validation,test}.jsonl (Hub schema) or GLUE's train.tsv / dev.tsv / test.tsv",
-))
+)
 
-SNLI = register(TaskSpec(
+SNLI = TaskSpec(
     name="snli",
     family="pair_classification",
     description="Stanford NLI: 3-way entailment on image-caption premises (no-consensus pairs dropped)",
@@ -278,11 +279,11 @@ SNLI = register(TaskSpec(
     train_size=549_367,
     hub="stanfordnlp/snli",
     local_layout="<dir>/{train,validation,test}.jsonl (Hub schema) or snli_1.0_{train,dev,test}.jsonl",
-))
+)
 
 _ANLI_LAYOUT = "<dir>/{train,dev,test}_r<k>.jsonl (Hub schema) or the official R<k>/{train,dev,test}.jsonl"
 
-ANLI = register(TaskSpec(
+ANLI = TaskSpec(
     name="anli",
     family="pair_classification",
     description="Adversarial NLI, rounds 1-3 concatenated (validation/test: dev/test of all rounds)",
@@ -293,10 +294,10 @@ ANLI = register(TaskSpec(
     hub="facebook/anli (plain_text; splits <split>_r1..r3)",
     local_layout=_ANLI_LAYOUT,
     extra={"rounds": (1, 2, 3)},
-))
+)
 
-for _rnd, _size in [(1, 16_946), (2, 45_460), (3, 100_459)]:
-    register(TaskSpec(
+ANLI_ROUNDS = tuple(
+    TaskSpec(
         name=f"anli_r{_rnd}",
         family="pair_classification",
         description=f"Adversarial NLI, round {_rnd} only",
@@ -307,9 +308,11 @@ for _rnd, _size in [(1, 16_946), (2, 45_460), (3, 100_459)]:
         hub=f"facebook/anli (plain_text; splits <split>_r{_rnd})",
         local_layout=_ANLI_LAYOUT,
         extra={"rounds": (_rnd,)},
-    ))
+    )
+    for _rnd, _size in [(1, 16_946), (2, 45_460), (3, 100_459)]
+)
 
-ANLI_PLUS = register(TaskSpec(
+ANLI_PLUS = TaskSpec(
     name="anli_plus",
     family="pair_classification",
     description="ANLI+: ANLI r1-r3 + MNLI + SNLI training sets, one 3-way NLI head; "
@@ -320,20 +323,27 @@ ANLI_PLUS = register(TaskSpec(
     train_size=1_104_934,
     hub="facebook/anli + nyu-mll/glue (mnli) + stanfordnlp/snli",
     local_layout="<dir>/anli, <dir>/mnli, <dir>/snli, each in its own task's layout",
-))
+)
 
-PAWSX = register(TaskSpec(
+PAWSX = TaskSpec(
     name="pawsx",
     family="pair_classification",
     description="PAWS-X: adversarial paraphrase identification in 7 languages (English train)",
     metric="accuracy",
     loader=load_pawsx,
+    target=Target(
+        xtreme_id="pawsx",
+        file_format="classification",
+        benchmarks={"xtreme": codes("de en es fr ja ko zh")},
+        eval_examples_per_language=2_000,
+    ),
     labels=PAWSX_LABELS,
     languages=PAWSX_LANGUAGES,
-    xtreme_id="pawsx",
     train_size=49_401,
     hub="google-research-datasets/paws-x (<lang>); also google/xtreme (PAWS-X.<lang>)",
     local_layout="XTREME's <dir>/{train,dev,test}-<lang>.tsv (sentence1, sentence2, label; no header) "
                  "or the official <dir>/<lang>/{train|translated_train,dev_2k,test_2k}.tsv",
     extra={"hub_path": "google-research-datasets/paws-x", "hub_config": "{lang}"},
-))
+)
+
+TASKS = (QQP, SNLI, ANLI, *ANLI_ROUNDS, ANLI_PLUS, PAWSX)

@@ -18,9 +18,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from toolkit.errors import ConfigError, DataError
-from toolkit.tasks.base import HubSource, LoadRequest, MultipleChoiceExample, TaskSpec, register
+from toolkit.tasks.records import HubSource, LoadRequest, MultipleChoiceExample, TaskSpec, Target
 from toolkit.tasks.io import field, hub_rows, jsonl_rows
-from toolkit.tasks.languages import known_languages
+from toolkit.tasks.languages import codes
 from toolkit.tasks.multiple_choice import Rows, build, choice_label, local_file
 
 # The question XTREME-R's run_xcopa.py appends to the premise, per COPA question type.
@@ -136,7 +136,7 @@ def load_xcopa(spec: TaskSpec, req: LoadRequest) -> list[MultipleChoiceExample]:
 # Registry.
 # ---------------------------------------------------------------------------------------------
 
-COPA = register(TaskSpec(
+COPA = TaskSpec(
     name="copa",
     family="multiple_choice",
     description="COPA: pick the more plausible cause or effect of a premise (2 choices; SuperGLUE)",
@@ -147,20 +147,26 @@ COPA = register(TaskSpec(
     local_layout="<dir>/{train,validation,test}.jsonl (Hub schema), SuperGLUE's COPA/{train,val,test}.jsonl "
                  "or XTREME's {train,val,test}-en.jsonl",
     extra={"num_choices": 2, "hub_path": "aps/super_glue"},
-))
+)
 
-XCOPA = register(TaskSpec(
+XCOPA = TaskSpec(
     name="xcopa",
     family="multiple_choice",
     description="XCOPA: COPA's validation/test sets in 11 languages (XTREME-R; trained on SocialIQA, then COPA)",
     metric="accuracy",
     loader=load_xcopa,
-    languages=known_languages("xcopa"),
-    xtreme_id="xcopa",
-    train_task="copa",
-    train_stages=("socialiqa",),
+    target=Target(
+        xtreme_id="xcopa",
+        file_format="multiple_choice",
+        benchmarks={"xtreme_r": codes("et ht id it qu sw ta th tr vi zh")},
+        eval_examples_per_language=500,
+        train_task="copa",
+        train_stages=("socialiqa",),
+    ),
     hub="cambridgeltl/xcopa (<lang>, splits validation and test)",
     local_layout="<dir>/data/<lang>/{val,test}.<lang>.jsonl (github.com/cambridgeltl/xcopa; data/ optional) "
                  "or XTREME's <dir>/{val,test}-<lang>.jsonl; fields premise, choice1, choice2, question, label, idx",
     extra={"num_choices": 2, "hub_path": "cambridgeltl/xcopa"},
-))
+)
+
+TASKS = (COPA, XCOPA)

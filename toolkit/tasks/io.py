@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from toolkit.errors import DataError
-from toolkit.tasks.base import HubSource
+from toolkit.tasks.records import HubSource
 
 
 def hub_rows(source: HubSource, max_examples: int | None = None) -> Iterator[tuple[str, dict]]:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from toolkit.errors import DataError
-from toolkit.tasks.base import HubSource, LoadRequest, MultipleChoiceExample, TaskSpec, register
+from toolkit.tasks.records import HubSource, LoadRequest, MultipleChoiceExample, TaskSpec
 from toolkit.tasks.io import field, hub_rows, jsonl_rows, require_file
 
 Rows = Iterable[tuple[str, dict]]
@@ -277,7 +277,7 @@ def load_commonsenseqa(spec: TaskSpec, req: LoadRequest) -> list[MultipleChoiceE
 # ---------------------------------------------------------------------------------------------
 
 
-HELLASWAG = register(TaskSpec(
+HELLASWAG = TaskSpec(
     name="hellaswag",
     family="multiple_choice",
     description="HellaSwag: pick the plausible continuation of a video/WikiHow context (4 endings)",
@@ -287,9 +287,9 @@ HELLASWAG = register(TaskSpec(
     hub="Rowan/hellaswag",
     local_layout="<dir>/{train,validation,test}.jsonl (Hub schema) or hellaswag_{train,val,test}.jsonl",
     extra={"num_choices": 4},
-))
+)
 
-COSMOSQA = register(TaskSpec(
+COSMOSQA = TaskSpec(
     name="cosmosqa",
     family="multiple_choice",
     description="CosmosQA: commonsense reading comprehension, 4 answers per question",
@@ -300,9 +300,9 @@ COSMOSQA = register(TaskSpec(
     local_layout="<dir>/{train,validation,test}.jsonl (Hub schema) or the official train.csv, "
                  "valid.csv, test.jsonl",
     extra={"num_choices": 4},
-))
+)
 
-SOCIALIQA = register(TaskSpec(
+SOCIALIQA = TaskSpec(
     name="socialiqa",
     family="multiple_choice",
     description="SocialIQA: commonsense about social situations, 3 answers per question",
@@ -313,9 +313,9 @@ SOCIALIQA = register(TaskSpec(
     local_layout="<dir>/{train,validation,test}.jsonl (Hub schema) or the official "
                  "{train,dev}.jsonl + {train,dev}-labels.lst",
     extra={"num_choices": 3, "hub_path": "lighteval/siqa"},
-))
+)
 
-COMMONSENSEQA = register(TaskSpec(
+COMMONSENSEQA = TaskSpec(
     name="commonsenseqa",
     family="multiple_choice",
     description="CommonsenseQA: ConceptNet-based commonsense questions, 5 answers each",
@@ -326,4 +326,6 @@ COMMONSENSEQA = register(TaskSpec(
     local_layout="<dir>/{train,validation,test}.jsonl (Hub schema) or the official "
                  "{train,dev}_rand_split.jsonl, test_rand_split_no_answers.jsonl",
     extra={"num_choices": 5},
-))
+)
+
+TASKS = (HELLASWAG, COSMOSQA, SOCIALIQA, COMMONSENSEQA)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from toolkit.errors import DataError
-from toolkit.tasks.base import HubSource, LoadRequest, PairExample, TaskSpec, register
+from toolkit.tasks.languages import codes
+from toolkit.tasks.records import HubSource, LoadRequest, PairExample, TaskSpec, Target
 from toolkit.tasks.io import field, hub_rows, jsonl_rows, label_index, require_file, tsv_rows
 
 NLI_LABELS = ("entailment", "neutral", "contradiction")  # GLUE/XNLI/SNLI/ANLI ids 0, 1, 2
@@ -89,7 +90,11 @@ def load_xnli(spec: TaskSpec, req: LoadRequest) -> list[PairExample]:
     return out
 
 
-MNLI = register(TaskSpec(
+# XTREME's language lists (evaluate.py's XTREME_TASK2LANGS); XTREME-R extends some.
+XTREME_XNLI = codes("ar bg de el en es fr hi ru sw th tr ur vi zh")
+
+
+MNLI = TaskSpec(
     name="mnli",
     family="pair_classification",
     description="Multi-Genre NLI: 3-way entailment between a premise and a hypothesis",
@@ -100,18 +105,25 @@ MNLI = register(TaskSpec(
     hub="nyu-mll/glue (mnli)",
     local_layout="<dir>/{train,validation,test}.jsonl (premise, hypothesis, label) or GLUE's "
                  "train.tsv / dev_matched.tsv / dev_mismatched.tsv",
-))
+)
 
-XNLI = register(TaskSpec(
+XNLI = TaskSpec(
     name="xnli",
     family="pair_classification",
     description="Cross-lingual NLI: MNLI-style pairs in 15 languages (English train = MNLI)",
     metric="accuracy",
     loader=load_xnli,
+    target=Target(
+        xtreme_id="xnli",
+        file_format="classification",
+        benchmarks={"xtreme": XTREME_XNLI, "xtreme_r": XTREME_XNLI},
+        eval_examples_per_language=5_010,
+        train_task="mnli",
+    ),
     labels=NLI_LABELS,
     languages=XNLI_LANGUAGES,
-    xtreme_id="xnli",
-    train_task="mnli",
     hub="facebook/xnli (<lang>)",
     local_layout="<dir>/{dev,test}-<lang>.tsv (premise<TAB>hypothesis<TAB>label) or XNLI-1.0's xnli.{dev,test}.tsv",
-))
+)
+
+TASKS = (MNLI, XNLI)

@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from toolkit.errors import ConfigError, DataError
-from toolkit.tasks.base import Answer, HubSource, LoadRequest, SpanQAExample, TaskSpec, register
+from toolkit.tasks.records import Answer, HubSource, LoadRequest, SpanQAExample, TaskSpec, Target
 from toolkit.tasks.io import field, hub_rows, require_file
-from toolkit.tasks.languages import TYDIQA_LANGUAGE_NAMES, known_languages, require_google_xtreme
+from toolkit.tasks.languages import TYDIQA_LANGUAGE_NAMES, codes, require_google_xtreme
 
 logger = logging.getLogger(__name__)
 
@@ -259,7 +259,7 @@ def load_xquad(spec: TaskSpec, req: LoadRequest) -> list[SpanQAExample]:
             f"{req.split!r}. Validate during training on the dev set of {spec.train_task!r}"
         )
     if req.data_dir is None:
-        require_google_xtreme("xquad", lang, spec.local_layout)
+        require_google_xtreme(spec, lang)
         return read_hub(HubSource(XTREME_HUB, f"XQuAD.{lang}", "validation"), False, req.max_examples)
     path = require_file(Path(req.data_dir) / f"xquad.{lang}.json", f"xquad {lang}")
     return read_squad_json(path, False, req.max_examples)
@@ -336,11 +336,17 @@ def load_tydiqa(spec: TaskSpec, req: LoadRequest) -> list[SpanQAExample]:
     return read_squad_json(path, False, req.max_examples, prefix)
 
 
+# XTREME's language lists (evaluate.py's XTREME_TASK2LANGS); XTREME-R extends some.
+XTREME_XQUAD = codes("en es de el ru tr ar vi th zh hi")
+XTREME_MLQA = codes("en es de ar hi vi zh")
+XTREME_TYDIQA = codes("en ar bn fi id ko ru sw te")
+
+
 # ---------------------------------------------------------------------------------------------
 # Task specs.
 # ---------------------------------------------------------------------------------------------
 
-SQUAD_V2 = register(TaskSpec(
+SQUAD_V2 = TaskSpec(
     name="squad_v2",
     family="span_qa",
     description="SQuAD v2.0: extractive QA on Wikipedia paragraphs, a third of questions unanswerable",
@@ -350,9 +356,9 @@ SQUAD_V2 = register(TaskSpec(
     hub="rajpurkar/squad_v2 (squad_v2)",
     local_layout="<dir>/train-v2.0.json, <dir>/dev-v2.0.json (the official SQuAD v2.0 files)",
     extra={"version_2_with_negative": True},
-))
+)
 
-SQUAD = register(TaskSpec(
+SQUAD = TaskSpec(
     name="squad",
     family="span_qa",
     description="SQuAD v1.1: extractive QA on Wikipedia paragraphs (English train of XQuAD and MLQA)",
@@ -361,45 +367,59 @@ SQUAD = register(TaskSpec(
     train_size=87_599,
     hub="rajpurkar/squad (plain_text)",
     local_layout="<dir>/train-v1.1.json, <dir>/dev-v1.1.json (XTREME's download/squad/)",
-))
+)
 
-XQUAD = register(TaskSpec(
+XQUAD = TaskSpec(
     name="xquad",
     family="span_qa",
     description="XQuAD: 1190 SQuAD v1.1 dev questions professionally translated into 10 languages "
                 "(11 with XTREME-R's Romanian)",
     metric="squad",
     loader=load_xquad,
-    languages=known_languages("xquad"),
-    xtreme_id="xquad",
-    train_task="squad",
+    target=Target(
+        xtreme_id="xquad",
+        file_format="qa",
+        benchmarks={"xtreme": XTREME_XQUAD, "xtreme_r": XTREME_XQUAD + codes("ro")},
+        eval_examples_per_language=1_190,
+        train_task="squad",
+    ),
     hub="google/xtreme (XQuAD.<lang>; XTREME's languages only, Romanian from local files)",
     local_layout="<dir>/xquad.<lang>.json (XTREME's download/xquad/)",
-))
+)
 
-MLQA = register(TaskSpec(
+MLQA = TaskSpec(
     name="mlqa",
     family="span_qa",
     description="MLQA: extractive QA over parallel Wikipedia paragraphs in 7 languages",
     metric="mlqa",
     loader=load_mlqa,
-    languages=known_languages("mlqa"),
-    xtreme_id="mlqa",
-    train_task="squad",
+    target=Target(
+        xtreme_id="mlqa",
+        file_format="qa",
+        benchmarks={"xtreme": XTREME_MLQA, "xtreme_r": XTREME_MLQA},
+        eval_examples_per_language=6_000,
+        train_task="squad",
+    ),
     hub="google/xtreme (MLQA.<context>.<question>)",
     local_layout="<dir>/MLQA_V1/{dev,test}/{dev,test}-context-<c>-question-<q>.json (XTREME's download/mlqa/)",
-))
+)
 
-TYDIQA = register(TaskSpec(
+TYDIQA = TaskSpec(
     name="tydiqa",
     family="span_qa",
     description="TyDiQA-GoldP: questions with their gold passage in 9 typologically diverse languages",
     metric="squad",
     loader=load_tydiqa,
-    languages=known_languages("tydiqa"),
-    xtreme_id="tydiqa",
+    target=Target(
+        xtreme_id="tydiqa",
+        file_format="qa",
+        benchmarks={"xtreme": XTREME_TYDIQA, "xtreme_r": XTREME_TYDIQA},
+        eval_examples_per_language=560,
+    ),
     train_size=3_696,
     hub="google/xtreme (tydiqa)",
     local_layout="<dir>/tydiqa-goldp-v1.1-train/tydiqa.<lang>.train.json, "
                  "<dir>/tydiqa-goldp-v1.1-dev/tydiqa.<lang>.dev.json (XTREME's download/tydiqa/)",
-))
+)
+
+TASKS = (SQUAD_V2, SQUAD, XQUAD, MLQA, TYDIQA)

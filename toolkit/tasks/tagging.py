@@ -44,9 +44,9 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from toolkit.errors import ConfigError, DataError
-from toolkit.tasks.base import HubSource, LoadRequest, TaggingExample, TaskSpec, register
+from toolkit.tasks.records import HubSource, LoadRequest, TaggingExample, TaskSpec, Target
 from toolkit.tasks.io import require_file
-from toolkit.tasks.languages import file_code, known_languages, official_languages, require_google_xtreme
+from toolkit.tasks.languages import codes, file_code, require_google_xtreme
 
 logger = logging.getLogger(__name__)
 
@@ -275,7 +275,7 @@ def load_udpos(spec: TaskSpec, req: LoadRequest) -> list[TaggingExample]:
     lang = req.language or "en"
     prefix = f"udpos-{lang}-{req.split}"
     if req.data_dir is None:
-        require_google_xtreme("udpos", lang, spec.local_layout)
+        require_google_xtreme(spec, lang)
         source = HubSource(XTREME_HUB, f"udpos.{file_code('udpos', lang)}", req.split)
         return _examples(hub_sentences(source, "pos_tags", req.max_examples), prefix)
     root = _task_dir(req.data_dir, "udpos")
@@ -310,7 +310,7 @@ def load_panx(spec: TaskSpec, req: LoadRequest) -> list[TaggingExample]:
     prefix = f"panx-{lang}-{req.split}"
     if req.data_dir is None:
         hub_id = str(spec.extra.get("hub_id", XTREME_HUB))
-        if hub_id == XTREME_HUB and lang in set(PANX.languages) - set(official_languages("panx", "xtreme")):
+        if hub_id == XTREME_HUB and lang not in spec.target.benchmarks["xtreme"]:
             hub_id = "unimelb-nlp/wikiann"
         if hub_id not in PANX_HUB_CONFIGS:
             raise ConfigError(
@@ -379,7 +379,8 @@ def build_supertag_labels(
         len(kept), len(counts), min_count,
         sum(c for t, c in counts.items() if c < min_count), catch_all,
     )
-    return tuple(kept) + (catch_all,)
+    return tuple(kept) + (catch_all,
+)
 
 
 def resolve_labels(
@@ -422,41 +423,54 @@ def resolve_labels(
     return dataclasses.replace(spec, labels=labels)
 
 
+# XTREME's language lists (evaluate.py's XTREME_TASK2LANGS); XTREME-R extends some.
+XTREME_UDPOS = codes("af ar bg de el en es et eu fa fi fr he hi hu id it ja kk ko mr nl pt ru ta te th tl tr ur vi yo zh")
+XTREME_PANX = codes("ar he vi id jv ms tl eu ml ta te af nl en de el bn hi mr ur fa fr it pt es bg ru ja ka ko th sw yo my zh kk tr et fi hu")
+
+
 # ---------------------------------------------------------------------------------------------
 # Registration.
 # ---------------------------------------------------------------------------------------------
 
-UDPOS = register(TaskSpec(
+UDPOS = TaskSpec(
     name="udpos",
     family="tagging",
     description="Universal Dependencies v2.5 part-of-speech tagging (17 UPOS tags)",
     metric="seqeval",
     loader=load_udpos,
+    target=Target(
+        xtreme_id="udpos",
+        file_format="tagging",
+        benchmarks={"xtreme": XTREME_UDPOS, "xtreme_r": XTREME_UDPOS + codes("lt pl uk wo ro")},
+        eval_examples_per_language=1_500,
+    ),
     labels=UPOS_TAGS,
-    languages=_english_first(known_languages("udpos")),
-    xtreme_id="udpos",
     train_size=21_253,
     hub="google/xtreme (udpos.<Language>, e.g. udpos.German)",
     local_layout="<dir>/udpos/{train,dev,test}-<lang>.tsv (token<TAB>tag, blank line between "
                  "sentences) or <dir>/udpos/UD_<Language>-<TB>/<lang>_<tb>-ud-{train,dev,test}.conllu",
-))
+)
 
-PANX = register(TaskSpec(
+PANX = TaskSpec(
     name="panx",
     family="tagging",
     description="PAN-X / WikiANN named entities (BIO over PER, ORG, LOC)",
     metric="seqeval",
     loader=load_panx,
+    target=Target(
+        xtreme_id="panx",
+        file_format="tagging",
+        benchmarks={"xtreme": XTREME_PANX, "xtreme_r": XTREME_PANX + codes("qu pl uk az lt pa gu ro")},
+        eval_examples_per_language=10_000,
+    ),
     labels=PANX_TAGS,
-    languages=_english_first(known_languages("panx")),
-    xtreme_id="panx",
     train_size=20_000,
     hub="google/xtreme (PAN-X.<lang>) or unimelb-nlp/wikiann (<lang>) via extra['hub_id']",
     local_layout="<dir>/panx/{train,dev,test}-<lang>.tsv (token<TAB>tag, blank line between sentences)",
     extra={"hub_id": XTREME_HUB},
-))
+)
 
-CCG = register(TaskSpec(
+CCG = TaskSpec(
     name="ccg",
     family="tagging",
     description="CCGbank supertagging (licensed, LDC2005T13: local files only)",
@@ -469,4 +483,6 @@ CCG = register(TaskSpec(
                  "(train 02-21, dev 00, test 23); supertags.txt is written there on first use",
     extra={"catch_all": CCG_CATCH_ALL, "min_count": 1},
     setup=resolve_labels,
-))
+)
+
+TASKS = (UDPOS, PANX, CCG)

@@ -6,8 +6,8 @@ quietly runs on one node instead of eight wastes a week, so every rank checks, a
 hostfile its launcher was given (`check_launcher_hostfile`, called by `init_distributed`).
 
 Command line:
-    python -m toolkit.launch check HOSTFILE            validate a hostfile, print hosts and slots
-    python -m toolkit.launch slurm-hostfile OUT [--slots N]
+    python -m toolkit.runtime.launch check HOSTFILE            validate a hostfile, print hosts and slots
+    python -m toolkit.runtime.launch slurm-hostfile OUT [--slots N]
                                                        write the hostfile of this Slurm allocation
 """
 
@@ -37,7 +37,7 @@ def parse_hostfile(path: str | os.PathLike) -> dict[str, int]:
         raise ConfigError(
             f"hostfile {path} does not exist; the deepspeed launcher would silently run on this "
             "machine only. Create it (one 'hostname slots=N' per line; under Slurm: "
-            "python -m toolkit.launch slurm-hostfile FILE) or drop --hostfile for a one-node run"
+            "python -m toolkit.runtime.launch slurm-hostfile FILE) or drop --hostfile for a one-node run"
         )
     try:
         lines = path.read_text(encoding="utf-8").splitlines()

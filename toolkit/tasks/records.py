@@ -8,11 +8,8 @@ on those examples only.
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass, field
-from typing import Callable, Mapping, Sequence, Union
-
-from toolkit.errors import ConfigError
+from typing import Callable, Mapping, Union
 
 
 # ---------------------------------------------------------------------------------------------
@@ -129,15 +126,52 @@ Loader = Callable[["TaskSpec", LoadRequest], list]
 
 
 @dataclass(frozen=True)
+class Target:
+    """What makes a task an XTREME target, all in one place.
+
+    xtreme_id: the task's id in XTREME's submission layout (`predictions/<xtreme_id>/`).
+    file_format: how its prediction and gold files look: classification, multiple_choice,
+        tagging, qa, bucc or tatoeba (see `toolkit.evaluation.xtreme_format`).
+    benchmarks: benchmark name -> the languages that benchmark's evaluate.py averages the
+        task's score over, in that script's order (English included where the list has it).
+    eval_examples_per_language: approximate test examples per language, for `plan`'s
+        evaluation cost when no local data is there to count.
+    train_task: the task whose English training data the target fine-tunes on (XNLI: MNLI);
+        None: its own.
+    train_stages: English tasks fine-tuned on first, in order, before train_task (its
+        benchmark's recipe: XTREME-R trains XCOPA on SocialIQA, then COPA). The run config may
+        override them.
+    """
+
+    xtreme_id: str
+    file_format: str
+    benchmarks: Mapping[str, tuple[str, ...]]
+    eval_examples_per_language: int
+    train_task: str | None = None
+    train_stages: tuple[str, ...] = ()
+
+    @property
+    def languages(self) -> tuple[str, ...]:
+        """Every language any benchmark lists, the first benchmark's order first: what the task
+        can be evaluated in (XQuAD's 11 XTREME languages, then XTREME-R's Romanian)."""
+        out: list[str] = []
+        for langs in self.benchmarks.values():
+            out += [lang for lang in langs if lang not in out]
+        return tuple(out)
+
+
+@dataclass(frozen=True)
 class TaskSpec:
     """Everything the toolkit knows about one task.
 
-    family: which featuriser/head/decoder the task uses ("pair_classification",
-        "multiple_choice", "span_qa", "tagging", "mlm", "retrieval").
+    family: which featuriser/head/decoder the task uses (a `toolkit.families` record:
+        "pair_classification", "multiple_choice", "span_qa", "tagging", "mlm", "retrieval").
     labels: label names for classification and tagging (index = label id).
-    metric: the metric name used for validation and zero-shot scoring (see evaluation.metrics).
-    languages: evaluation languages (target tasks; English first). Empty for English-only tasks.
-    xtreme_id: the id used in XTREME's submission layout (target tasks only).
+    metric: the metric used for validation and zero-shot scoring (`toolkit.evaluation.metrics`);
+        for a target, the one XTREME's evaluate.py applies.
+    languages: evaluation languages, English first. A target's default: every language its
+        benchmarks list. Empty for English-only tasks.
+    target: what makes it an XTREME target (None for intermediate-only tasks).
     train_size: train examples as used in the paper (documentation and compute planning).
     loader: reads one split of the task from the Hub or local files.
     local_layout: one line describing the expected local file layout, for docs and errors.
@@ -150,59 +184,33 @@ class TaskSpec:
     loader: Loader
     labels: tuple[str, ...] = ()
     languages: tuple[str, ...] = ()
-    xtreme_id: str | None = None
+    target: Target | None = None
     train_size: int | None = None
     hub: str = ""
     local_layout: str = ""
-    train_task: str | None = None  # target tasks trained on another task's data (XNLI -> MNLI)
-    # English tasks a target is fine-tuned on first, in order, before train_task (its benchmark's
-    # recipe: XTREME-R trains XCOPA on SocialIQA, then COPA). The run config may override them.
-    train_stages: tuple[str, ...] = ()
     extra: Mapping[str, object] = field(default_factory=dict)
     # Run once per run with the task's local data folder (or None); returns the spec to use.
     # For tasks whose labels come from their training data (CCG supertags).
     setup: Callable[["TaskSpec", str | None], "TaskSpec"] | None = None
 
+    def __post_init__(self) -> None:
+        if self.target is not None and not self.languages:
+            langs = self.target.languages
+            object.__setattr__(self, "languages", tuple(sorted(langs, key=lambda lang: lang != "en")))
+
     @property
     def num_labels(self) -> int:
         return len(self.labels)
 
+    @property
+    def xtreme_id(self) -> str | None:
+        """The target's id in XTREME's submission layout; None for intermediate-only tasks."""
+        return self.target.xtreme_id if self.target else None
 
-# ---------------------------------------------------------------------------------------------
-# Registry.
-# ---------------------------------------------------------------------------------------------
+    @property
+    def train_task(self) -> str | None:
+        return self.target.train_task if self.target else None
 
-_TASKS: dict[str, TaskSpec] = {}
-
-
-def register(spec: TaskSpec) -> TaskSpec:
-    """Add a task to the registry (module import time). Names are unique."""
-    if spec.name in _TASKS:
-        raise ValueError(f"task {spec.name!r} registered twice")
-    _TASKS[spec.name] = spec
-    return spec
-
-
-def nearest(name: str, choices: Sequence[str]) -> str:
-    """A ' (did you mean ...?)' hint for a mistyped name, or '' when nothing is close."""
-    close = difflib.get_close_matches(name, list(choices), n=3, cutoff=0.5)
-    return f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""
-
-
-def get_task(name: str) -> TaskSpec:
-    """Look a task up by name; an unknown name is a ConfigError listing the nearest names."""
-    from toolkit import tasks  # noqa: F401  (importing the package registers every task)
-
-    if name not in _TASKS:
-        raise ConfigError(
-            f"unknown task {name!r}{nearest(name, sorted(_TASKS))}; "
-            f"known tasks: {', '.join(sorted(_TASKS))}"
-        )
-    return _TASKS[name]
-
-
-def all_tasks() -> dict[str, TaskSpec]:
-    """Every registered task, by name."""
-    from toolkit import tasks  # noqa: F401
-
-    return dict(_TASKS)
+    @property
+    def train_stages(self) -> tuple[str, ...]:
+        return self.target.train_stages if self.target else ()

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import torch
 
+from toolkit.runtime.launch import check_launcher_hostfile
 
 @dataclass(frozen=True)
 class Dist:
@@ -93,8 +94,6 @@ def init_distributed(timeout_minutes: float = 30.0) -> Dist:
     """
     import deepspeed
     from deepspeed.accelerator import get_accelerator
-
-    from toolkit.launch import check_launcher_hostfile
 
     check_launcher_hostfile()  # before any rank waits for peers that were never started
     if "RANK" not in os.environ:  # launched without a launcher: a world of one

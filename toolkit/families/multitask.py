@@ -13,8 +13,9 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from toolkit.errors import ConfigError
-from toolkit.families import HeadOutput, get_family
-from toolkit.tasks.base import TaskSpec
+from toolkit.families.base import HeadOutput
+from toolkit.families.registry import get_family
+from toolkit.tasks.records import TaskSpec
 
 HEADS_WEIGHTS = "heads.safetensors"
 HEADS_INFO = "heads.json"

@@ -22,16 +22,19 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
-from toolkit.errors import ConfigError, DataError
-from toolkit.tasks.base import get_task, nearest
-
-if TYPE_CHECKING:
-    from toolkit.approaches import ApproachData
-    from toolkit.config import RunConfig
-    from toolkit.engine.distributed import Dist
-    from toolkit.tasks.base import TaskSpec
+from baselines.mlm.corpus import HubText, mlm_task
+from toolkit.approaches.base import ApproachData, features
+from toolkit.approaches.translated import translatable_families, translate_task
+from toolkit.config.schema import RunConfig
+from toolkit.data.features import load_examples
+from toolkit.engine.trainer import PhaseData
+from toolkit.errors import ConfigError, DataError, nearest
+from toolkit.families.registry import get_family
+from toolkit.runtime.distributed import Dist
+from toolkit.tasks.records import LoadRequest, TaskSpec
+from toolkit.tasks.registry import get_task
 
 HUB_PREFIX = "hub:"
 
@@ -65,7 +68,7 @@ class Use:
 
     name: str
     check: Callable[[Corpus, str], None]
-    build: Callable[["RunConfig", Corpus, Any, "Dist"], tuple["TaskSpec", Any, dict[str, float]]]
+    build: Callable[[RunConfig, Corpus, Any, Dist], tuple[TaskSpec, Any, dict[str, float]]]
 
 
 FIELDS = tuple(f.name for f in dataclasses.fields(Corpus))
@@ -106,7 +109,7 @@ def parse_corpus(raw: Any, where: str) -> Corpus:
     return corpus
 
 
-def corpora_of(cfg: "RunConfig") -> dict[str, Corpus]:
+def corpora_of(cfg: RunConfig) -> dict[str, Corpus]:
     """The run's corpora by name, checked (duplicate names are an error)."""
     out: dict[str, Corpus] = {}
     for i, raw in enumerate(cfg.data.corpora):
@@ -117,20 +120,17 @@ def corpora_of(cfg: "RunConfig") -> dict[str, Corpus]:
     return out
 
 
-def add_corpora(cfg: "RunConfig", chosen: list[Corpus], prepared: "ApproachData", tokenizer,
-                dist: "Dist") -> "ApproachData":
+def add_corpora(cfg: RunConfig, chosen: list[Corpus], prepared: ApproachData, tokenizer,
+                dist: Dist) -> ApproachData:
     """`prepared` (the approach's data for the stage's tasks) plus the stage's corpora."""
     if not chosen:
         return prepared
-    from toolkit.approaches import ApproachData, _features
-    from toolkit.engine.trainer import PhaseData
-
     data = prepared.data
     specs, train, shares, scalars = dict(data.specs), dict(data.train), dict(data.shares), dict(prepared.scalars)
     for corpus in chosen:
         spec, examples, stats = USES[corpus.use].build(cfg, corpus, tokenizer, dist)
         specs[corpus.name] = spec
-        train[corpus.name] = _features(cfg, spec, examples, tokenizer, dist)
+        train[corpus.name] = features(cfg, spec, examples, tokenizer, dist)
         if corpus.share is not None:
             shares[corpus.name] = float(corpus.share)
         scalars.update({f"data/corpus/{corpus.name}/{k}": v for k, v in stats.items()})
@@ -158,10 +158,7 @@ def _check_mlm(corpus: Corpus, where: str) -> None:
         raise ConfigError(f"{where}: alpha must be >= 0 and max_chars_per_language >= 1")
 
 
-def _build_mlm(cfg: "RunConfig", corpus: Corpus, tokenizer, dist: "Dist"):
-    from baselines.mlm.corpus import HubText, mlm_task
-    from toolkit.tasks.base import LoadRequest
-
+def _build_mlm(cfg: RunConfig, corpus: Corpus, tokenizer, dist: Dist):
     hub = HubText(corpus.hub_id, corpus.hub_config, corpus.hub_split, corpus.text_field) if corpus.hub_id else None
     spec = mlm_task(name=corpus.name, languages=corpus.languages, alpha=corpus.alpha,
                     max_chars_per_language=corpus.max_chars_per_language, hub=hub,
@@ -180,25 +177,20 @@ def _build_mlm(cfg: "RunConfig", corpus: Corpus, tokenizer, dist: "Dist"):
 
 
 def _check_translated(corpus: Corpus, where: str) -> None:
-    from toolkit.approaches import TRANSLATABLE_FAMILIES
-
     if not corpus.task:
         raise ConfigError(f"{where}: use=translated needs task (the registered task whose layout the data follows)")
     family = get_task(corpus.task).family
-    if family not in TRANSLATABLE_FAMILIES:
+    if not get_family(family).translatable:
         raise ConfigError(f"{where}: task {corpus.task!r} is a {family} task; translatable families: "
-                          f"{', '.join(TRANSLATABLE_FAMILIES)}")
+                          f"{', '.join(translatable_families())}")
     if corpus.hub_id is not None or not (Path(corpus.source) / corpus.task).is_dir():
         raise ConfigError(f"{where}: use=translated reads local task data: source must be a folder holding "
-                          f"{corpus.task}/ in that task's layout (`xstilts tasks`), got {corpus.source!r}")
+                          f"{corpus.task}/ in that task's layout (`python -m toolkit tasks`), got {corpus.source!r}")
     if "en" in corpus.languages:
         raise ConfigError(f"{where}: languages are the translation targets; keep English with keep_english: true")
 
 
-def _build_translated(cfg: "RunConfig", corpus: Corpus, tokenizer, dist: "Dist"):
-    from toolkit.approaches import translate_task
-    from toolkit.data.features import load_examples
-
+def _build_translated(cfg: RunConfig, corpus: Corpus, tokenizer, dist: Dist):
     base = get_task(corpus.task)
     # Its own head: a domain's labels mean the same as the task's, but its text distribution does not.
     spec = dataclasses.replace(base, name=corpus.name,

@@ -24,9 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from toolkit.errors import ConfigError, DataError
-from toolkit.tasks.base import HubSource, LoadRequest, RetrievalExample, TaskSpec, register
+from toolkit.tasks.records import HubSource, LoadRequest, RetrievalExample, TaskSpec, Target
 from toolkit.tasks.io import field, hub_rows, require_file
-from toolkit.tasks.languages import file_code, known_languages, require_google_xtreme
+from toolkit.tasks.languages import codes, file_code, require_google_xtreme
 
 logger = logging.getLogger(__name__)
 
@@ -130,7 +130,7 @@ def read_tatoeba(spec: TaskSpec, req: LoadRequest) -> RetrievalSplit:
         )
     code = _tatoeba_code(req.language)
     if req.data_dir is None:
-        require_google_xtreme("tatoeba", req.language, spec.local_layout)
+        require_google_xtreme(spec, req.language)
         source = HubSource(XTREME_HUB, f"tatoeba.{code}", "validation")
         src, trg = [], []
         for where, row in hub_rows(source, req.max_examples):
@@ -165,6 +165,10 @@ def read_tatoeba(spec: TaskSpec, req: LoadRequest) -> RetrievalSplit:
         gold=frozenset((str(i), str(i)) for i in range(len(src))),
         origin=origin,
     )
+
+
+# XTREME's language lists (evaluate.py's XTREME_TASK2LANGS); XTREME-R extends some.
+XTREME_TATOEBA = codes("ar he vi id jv tl eu ml ta te af nl de el bn hi mr ur fa fr it pt es bg ru ja ka ko th sw zh kk tr et fi hu")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -279,28 +283,38 @@ def load_bucc(spec: TaskSpec, req: LoadRequest) -> list[RetrievalExample]:
     return read_bucc(spec, req).examples
 
 
-TATOEBA = register(TaskSpec(
+TATOEBA = TaskSpec(
     name="tatoeba",
     family="retrieval",
     description="Tatoeba: retrieve the English translation of each sentence among ~1000 (accuracy)",
     metric="tatoeba",
     loader=load_tatoeba,
-    languages=known_languages("tatoeba"),
-    xtreme_id="tatoeba",
+    target=Target(
+        xtreme_id="tatoeba",
+        file_format="tatoeba",
+        benchmarks={"xtreme": XTREME_TATOEBA, "xtreme_r": XTREME_TATOEBA + codes("az lt pl uk ro")},
+        eval_examples_per_language=1_000,
+    ),
     hub=f"{XTREME_HUB} (tatoeba.<xxx>, split validation; XTREME's 36 languages only, XTREME-R's 5 more "
         "from LASER's files)",
     local_layout="<dir>/tatoeba.<xxx>-eng.<xxx> and tatoeba.<xxx>-eng.eng (LASER data/tatoeba/v1), line i aligned",
-))
+)
 
-BUCC2018 = register(TaskSpec(
+BUCC2018 = TaskSpec(
     name="bucc2018",
     family="retrieval",
     description="BUCC 2018: mine translation pairs from comparable corpora with margin scoring (F1)",
     metric="bucc",
     loader=load_bucc,
-    languages=known_languages("bucc2018"),
-    xtreme_id="bucc2018",
+    target=Target(
+        xtreme_id="bucc2018",
+        file_format="bucc",
+        benchmarks={"xtreme": codes("de fr ru zh")},
+        eval_examples_per_language=20_000,
+    ),
     hub=f"{XTREME_HUB} (bucc18.<lang>; gold pairs only, not comparable to BUCC results)",
     local_layout="<dir>/<lang>-en.{sample,training}.{<lang>,en} (id<TAB>sentence) and "
                  "<lang>-en.{sample,training}.gold (id<TAB>id); XTREME's dev/test names also accepted",
-))
+)
+
+TASKS = (BUCC2018, TATOEBA)

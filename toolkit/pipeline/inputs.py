@@ -1,0 +1,92 @@
+"""What a phase reads: the run's task specs, their examples and features, evaluation sets, the
+languages a target is scored in and the English stages it trains on first."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from toolkit.approaches.base import features
+from toolkit.config.schema import RunConfig
+from toolkit.data.features import load_examples
+from toolkit.engine.trainer import PhaseData
+from toolkit.errors import ConfigError
+from toolkit.evaluation.zero_shot import EvalSet
+from toolkit.families.registry import get_family
+from toolkit.runtime.distributed import Dist
+from toolkit.tasks.benchmarks import check_languages, evaluation_languages
+from toolkit.tasks.records import TaskSpec
+from toolkit.tasks.registry import get_task
+
+
+def local_dir(cfg: RunConfig, spec: TaskSpec) -> str | None:
+    """The task's local data folder (<data_dir>/<task>), or None to read the Hub."""
+    return str(Path(cfg.data.data_dir) / spec.name) if cfg.data.data_dir else None
+
+
+def configured_task(cfg: RunConfig, name: str, dist: Dist) -> TaskSpec:
+    """The registered spec with this run's settings applied: what its family takes from the
+    model settings (QA window stride), and labels derived from its data (CCG supertags)."""
+    spec = get_task(name)
+    settings = get_family(spec.family).run_settings(cfg.model)
+    if settings:
+        spec = dataclasses.replace(spec, extra={**spec.extra, **settings})
+    if spec.setup is not None:
+        local = local_dir(cfg, spec)
+        if dist.is_main:  # rank 0 may write a derived file (CCG's supertags.txt); others read it
+            spec = spec.setup(spec, local)
+        dist.barrier()
+        if not dist.is_main:
+            spec = spec.setup(spec, local)
+    return spec
+
+
+def eval_set(cfg: RunConfig, spec: TaskSpec, source: TaskSpec, split: str, lang: str | None,
+             tokenizer, dist: Dist) -> EvalSet:
+    """Examples of `source` scored with the head and metric of `spec` (they share labels)."""
+    examples = load_examples(source, split, lang, cfg.data.data_dir, cfg.data.max_eval_examples)
+    return EvalSet(spec, lang or "en", examples, features(cfg, spec, examples, tokenizer, dist))
+
+
+def phase_data(cfg: RunConfig, spec: TaskSpec, source: TaskSpec, tokenizer, dist: Dist) -> PhaseData:
+    """English training data of `source` under the head of `spec`, selected on `source`'s dev set
+    (MNLI dev for XNLI, as in XTREME)."""
+    examples = load_examples(source, "train", None, cfg.data.data_dir, cfg.data.max_train_examples)
+    return PhaseData(
+        specs={spec.name: spec},
+        train={spec.name: features(cfg, spec, examples, tokenizer, dist)},
+        validation={spec.name: eval_set(cfg, spec, source, "validation", None, tokenizer, dist)},
+    )
+
+
+def target_languages(cfg: RunConfig, spec: TaskSpec) -> tuple[str, ...]:
+    """The languages a target is evaluated in: `eval.languages`, else the benchmark's list."""
+    if spec.target is None:
+        raise ConfigError(f"target: {spec.name!r} is not an XTREME target task (of XTREME or XTREME-R)")
+    langs = cfg.eval.languages or evaluation_languages(spec.xtreme_id, cfg.benchmark)
+    return check_languages(spec.xtreme_id, langs, cfg.benchmark)
+
+
+def target_stages(cfg: RunConfig, spec: TaskSpec, dist: Dist | None = None) -> list[TaskSpec]:
+    """The English tasks the target phase fine-tunes on before the target's own training set:
+    `target_stages` of the config, else the target's recipe (`Target.train_stages`).
+
+    A stage trains the target's own head (XTREME-R carries its SocialIQA head over to COPA),
+    so it must be of the target's family and, where the family has labels, share them; a
+    target that is not trained (retrieval) takes none. With `dist`, specs are configured for the
+    run (data-derived labels); without, as registered.
+    """
+    names = spec.train_stages if cfg.target_stages is None else cfg.target_stages
+    if names and not get_family(spec.family).trainable:
+        raise ConfigError(f"target={spec.name!r} is evaluated without training: it takes no target_stages")
+    out = []
+    for name in names:
+        stage = configured_task(cfg, name, dist) if dist is not None else get_task(name)
+        if stage.family != spec.family or stage.labels != spec.labels:
+            found = f"a {stage.family} task" + (f" with labels {list(stage.labels)}" if stage.labels else "")
+            raise ConfigError(
+                f"target_stages: {name!r} is {found}, but the stages of target {spec.name!r} train its "
+                f"{spec.family} head" + (f" with labels {list(spec.labels)}" if spec.labels else "")
+            )
+        out.append(stage)
+    return out

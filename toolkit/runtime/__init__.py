@@ -1,0 +1,1 @@
+"""Processes and launchers: the process group for every launch form, hostfiles, Slurm node lists."""

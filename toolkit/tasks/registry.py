@@ -1,0 +1,43 @@
+"""The task registry: every task module's `TASKS`, by name.
+
+Adding a task is one module that defines its `TaskSpec` records and lists them in `TASKS`,
+plus one line here. The order of the modules is the order of the benchmarks' tasks in reports
+(XTREME: xnli pawsx udpos panx xquad mlqa tydiqa bucc2018 tatoeba; XTREME-R puts xcopa second).
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from toolkit.errors import ConfigError, nearest
+from toolkit.tasks import classification, copa, multiple_choice, nli, qa, retrieval, tagging
+from toolkit.tasks.records import TaskSpec
+
+TASK_MODULES: tuple[ModuleType, ...] = (nli, copa, classification, tagging, qa, retrieval, multiple_choice)
+
+
+def _build() -> dict[str, TaskSpec]:
+    tasks: dict[str, TaskSpec] = {}
+    for module in TASK_MODULES:
+        for spec in module.TASKS:
+            if spec.name in tasks:
+                raise ValueError(f"task {spec.name!r} is defined twice ({module.__name__})")
+            tasks[spec.name] = spec
+    return tasks
+
+
+_TASKS = _build()
+
+
+def get_task(name: str) -> TaskSpec:
+    """Look a task up by name; an unknown name is a ConfigError listing the nearest names."""
+    if name not in _TASKS:
+        raise ConfigError(
+            f"unknown task {name!r}{nearest(name, sorted(_TASKS))}; known tasks: {', '.join(sorted(_TASKS))}"
+        )
+    return _TASKS[name]
+
+
+def all_tasks() -> dict[str, TaskSpec]:
+    """Every registered task, by name, in registry order."""
+    return dict(_TASKS)

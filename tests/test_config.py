@@ -13,7 +13,7 @@ from types import SimpleNamespace
 import pytest
 
 from toolkit.io import REPO_ROOT
-from toolkit.config import ZERO12_REDUCE_BUCKET
+from toolkit.config.deepspeed import ZERO12_REDUCE_BUCKET
 from toolkit.config.schema import RunConfig, TrainArgs, describe, to_dict, to_yaml
 from toolkit.config.deepspeed import fill_ds_config, load_ds_config, resolve_batch
 from toolkit.pipeline.checks import load_config

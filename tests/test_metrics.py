@@ -11,7 +11,6 @@ import pytest
 from toolkit.errors import ConfigError, DataError
 from toolkit.evaluation.metrics import (
     METRICS,
-    XTREME_TASK_METRICS,
     accuracy,
     bucc,
     mlqa,
@@ -25,7 +24,12 @@ from toolkit.evaluation.metrics import (
     tatoeba,
 )
 from toolkit.tasks.languages import TATOEBA_CODES, TYDIQA_LANGUAGE_NAMES, UD_LANGUAGE_NAMES, file_code
-from toolkit.tasks.benchmarks import XTREME_LANGUAGES, XTREME_R_LANGUAGES, check_languages, official_languages
+from toolkit.tasks.benchmarks import check_languages, get_benchmark, official_languages
+from toolkit.tasks.registry import all_tasks
+
+XTREME_LANGUAGES = get_benchmark("xtreme").languages
+XTREME_R_LANGUAGES = get_benchmark("xtreme_r").languages
+XTREME_TASK_METRICS = {s.xtreme_id: s.metric for s in all_tasks().values() if s.target}
 
 
 def shared_data() -> Path:

@@ -420,9 +420,9 @@ def test_hub_corpus_errors(fake_hub, monkeypatch):
 # ---------------------------------------------------------------------------------------------
 
 
-def test_registered_task_and_its_splits(tmp_path):
-    spec = get_task("mlm")
-    assert spec is MLM and spec.family == "mlm" and spec.metric == "mlm_accuracy"
+def test_default_task_and_its_splits(tmp_path):
+    spec = MLM
+    assert spec.family == "mlm" and spec.metric == "mlm_accuracy"
     assert len(spec.languages) == 40 and {"en", "sw", "zh", "yo"} <= set(spec.languages)
     small = mlm_task("mlm_small", languages=("de", "sw"), validation_percent=20)
     for lang, word in (("de", "Satz"), ("sw", "sentensi")):

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from toolkit.errors import ConfigError, DataError
-from toolkit.evaluation.metrics import METRICS, XTREME_TASK_METRICS, summarise
+from toolkit.evaluation.metrics import METRICS, summarise
+from toolkit.tasks.benchmarks import target_spec
 from toolkit.evaluation.xtreme_format import (
     read_gold,
     read_predictions,
@@ -74,7 +75,7 @@ def write_fixture(pred_dir: Path, gold_dir: Path, task: str) -> None:
 def test_round_trip_scores_equal_in_memory_metrics(tmp_path, task):
     write_fixture(tmp_path / "pred", tmp_path / "gold", task)
     scored = score_files(tmp_path / "pred", tmp_path / "gold", [task])[task]
-    metric = METRICS[XTREME_TASK_METRICS[task]]
+    metric = METRICS[target_spec(task).metric]
     expected = {lang: metric(p, g, language=lang) for lang, (p, g) in FIXTURES[task].items()}
     assert scored["metrics"].keys() == expected.keys()
     for lang in expected:

@@ -310,7 +310,7 @@ def load_panx(spec: TaskSpec, req: LoadRequest) -> list[TaggingExample]:
     prefix = f"panx-{lang}-{req.split}"
     if req.data_dir is None:
         hub_id = str(spec.extra.get("hub_id", XTREME_HUB))
-        if hub_id == XTREME_HUB and lang not in spec.target.benchmarks["xtreme"]:
+        if hub_id == XTREME_HUB and lang in spec.target.languages and lang not in spec.target.benchmarks["xtreme"]:
             hub_id = "unimelb-nlp/wikiann"
         if hub_id not in PANX_HUB_CONFIGS:
             raise ConfigError(

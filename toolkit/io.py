@@ -24,6 +24,8 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
             f.write(text)
+            f.flush()
+            os.fsync(f.fileno())  # on disk before the rename, so a crash cannot leave it empty
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

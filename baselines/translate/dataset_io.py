@@ -6,12 +6,12 @@ Each line is one example: {"type": "pair" | "multiple_choice" | "span_qa", <its 
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from toolkit.errors import DataError
+from toolkit.io import atomic_write_text
 from toolkit.tasks.records import Answer, MultipleChoiceExample, PairExample, SpanQAExample
 
 TranslatableExample = PairExample | MultipleChoiceExample | SpanQAExample
@@ -21,18 +21,6 @@ _TYPE_NAMES = {
     MultipleChoiceExample: "multiple_choice",
     SpanQAExample: "span_qa",
 }
-
-
-def atomic_write_text(path: str | Path, text: str) -> None:
-    """Write `text` to `path` through a temporary file and a rename: readers never see half."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def example_to_json(example: TranslatableExample) -> dict[str, Any]:

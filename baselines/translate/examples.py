@@ -27,13 +27,10 @@ from tqdm import tqdm
 
 from baselines.translate.backend import Backend
 from baselines.translate.cache import TranslationCache
-from baselines.translate.dataset_io import (
-    TranslatableExample,
-    atomic_write_text,
-    write_examples_jsonl,
-)
+from baselines.translate.dataset_io import TranslatableExample, write_examples_jsonl
 from baselines.translate.text import SpanMarkers, join_sentences, recover_span, segment
 from toolkit.errors import ConfigError
+from toolkit.io import atomic_write_text
 from toolkit.tasks.records import Answer, MultipleChoiceExample, PairExample, SpanQAExample
 
 log = logging.getLogger(__name__)

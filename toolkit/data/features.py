@@ -9,13 +9,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
-import tempfile
 from pathlib import Path
 from collections.abc import Sequence
 from typing import Any, Callable
 
 from toolkit.families.registry import get_family
+from toolkit.io import atomic_dir
 from toolkit.tasks.records import LoadRequest, TaskSpec
 
 # Bump when a featuriser changes what it writes. 2: tokenizers whose pair template does not
@@ -88,13 +87,9 @@ def featurize_cached(
     folder = cache_dir / "features" / f"{spec.name}-{key}"
     if rank == 0 and not folder.exists():
         features = get_family(spec.family).featurize(spec, examples, tokenizer, max_length)
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
-        datasets.Dataset.from_list(features).save_to_disk(str(tmp))
-        try:
-            os.replace(tmp, folder)
-        except OSError:  # another job finished the same key first: theirs is identical
-            shutil.rmtree(tmp, ignore_errors=True)
+        # keep_existing: another job may finish the same key first; theirs is identical.
+        with atomic_dir(folder, keep_existing=True) as tmp:
+            datasets.Dataset.from_list(features).save_to_disk(str(tmp))
     barrier()
     return FeatureTable(datasets.load_from_disk(str(folder)))
 

@@ -8,7 +8,6 @@ under CLIENT_KEY.
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
@@ -16,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from toolkit.errors import CheckpointError
-from toolkit.io import atomic_write_text
+from toolkit.io import atomic_dir, atomic_write_text
 from toolkit.runtime.distributed import Dist
 
 CLIENT_KEY = "xstilts"  # the key of earlier releases, kept so their checkpoints still resume
@@ -82,21 +81,18 @@ def load_checkpoint(engine, ckpt_dir: Path, dist: Dist, tag: str | None = None) 
     if dist.is_main and not (universal / tag).is_dir():
         print(f"checkpoint {ckpt_dir / tag} was written by {saved} ranks, this run has {dist.world_size}: "
               f"converting it to a universal checkpoint in {universal / tag}", flush=True)
-        universal.mkdir(exist_ok=True)
-        tmp = universal / f".{tag}.tmp"
-        shutil.rmtree(tmp, ignore_errors=True)
-        done = subprocess.run(
-            [sys.executable, "-m", "deepspeed.checkpoint.ds_to_universal", "--input_folder", str(ckpt_dir / tag),
-             "--output_folder", str(tmp), "--num_extract_workers", "1", "--num_merge_workers", "1"],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        )
-        if done.returncode != 0:
-            raise CheckpointError(
-                f"checkpoint {ckpt_dir / tag} was written by {saved} ranks and could not be converted for "
-                f"{dist.world_size} (DeepSpeed's ds_to_universal failed):\n{done.stdout[-2000:]}\n"
-                f"Resume with {saved} ranks instead."
+        with atomic_dir(universal / tag) as tmp:
+            done = subprocess.run(
+                [sys.executable, "-m", "deepspeed.checkpoint.ds_to_universal", "--input_folder", str(ckpt_dir / tag),
+                 "--output_folder", str(tmp), "--num_extract_workers", "1", "--num_merge_workers", "1"],
+                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
             )
-        os.replace(tmp, universal / tag)
+            if done.returncode != 0:
+                raise CheckpointError(
+                    f"checkpoint {ckpt_dir / tag} was written by {saved} ranks and could not be converted for "
+                    f"{dist.world_size} (DeepSpeed's ds_to_universal failed):\n{done.stdout[-2000:]}\n"
+                    f"Resume with {saved} ranks instead."
+                )
     dist.barrier()
     # DeepSpeed consults this flag only while loading; setting it for this one load spares
     # rebuilding the engine, and later loads (the best checkpoint) are ordinary ones again.

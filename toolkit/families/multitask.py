@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import torch
@@ -13,6 +10,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from toolkit.errors import ConfigError
+from toolkit.io import atomic_dir
 from toolkit.families.base import HeadOutput
 from toolkit.families.registry import get_family
 from toolkit.tasks.records import TaskSpec
@@ -86,24 +84,6 @@ def gathered_state_dict(module: nn.Module, is_rank0: bool, skip: set[str] = froz
     return state
 
 
-def _atomic_dir(final: Path):
-    """A temporary sibling folder; `commit()` renames it over `final`."""
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
-
-    def commit() -> None:
-        if final.exists():
-            old = final.with_name(f".{final.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(final, old)
-            os.replace(tmp, final)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, final)
-
-    return tmp, commit
-
-
 def export_model(model: MultiTaskModel, tokenizer, out_dir: str | Path, is_rank0: bool) -> None:
     """Write encoder (Hugging Face `save_pretrained`), tokenizer and heads to `out_dir`, atomically.
 
@@ -113,14 +93,12 @@ def export_model(model: MultiTaskModel, tokenizer, out_dir: str | Path, is_rank0
     heads_state = gathered_state_dict(model.heads, is_rank0, skip=tied_to_encoder(model))
     if not is_rank0:
         return
-    tmp, commit = _atomic_dir(Path(out_dir))
-    encoder = model.encoder
-    encoder.save_pretrained(tmp, state_dict=encoder_state, safe_serialization=True)
-    tokenizer.save_pretrained(tmp)
-    save_file(heads_state, str(tmp / HEADS_WEIGHTS))
-    info = {name: {"family": s.family, "labels": list(s.labels)} for name, s in model.specs.items()}
-    (tmp / HEADS_INFO).write_text(json.dumps(info, indent=2), encoding="utf-8")
-    commit()
+    with atomic_dir(out_dir) as tmp:
+        model.encoder.save_pretrained(tmp, state_dict=encoder_state, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
+        save_file(heads_state, str(tmp / HEADS_WEIGHTS))
+        info = {name: {"family": s.family, "labels": list(s.labels)} for name, s in model.specs.items()}
+        (tmp / HEADS_INFO).write_text(json.dumps(info, indent=2), encoding="utf-8")
 
 
 def load_heads(model: MultiTaskModel, model_dir: str | Path) -> None:

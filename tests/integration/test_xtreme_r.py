@@ -12,8 +12,8 @@ import pytest
 import yaml
 from datasets import ClassLabel, Dataset, Features, Sequence, Value
 
-from launch_utils import REPO, run_phase
-from hub_fixtures import fake_hub, write_jsonl
+from tests.fixtures.launch import REPO, run_phase
+from tests.fixtures.hub import fake_hub, write_jsonl
 from toolkit.config.schema import RunConfig
 from toolkit.pipeline.checks import load_config
 from toolkit.errors import ConfigError, DataError

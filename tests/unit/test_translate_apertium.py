@@ -1,11 +1,11 @@
 """Real translation with Debian's Apertium (skipped where apertium-eng-spa is not installed)."""
 
-import os
 import shutil
 from pathlib import Path
 
 import pytest
 
+from tests.fixtures.data import shared_data_root
 from baselines.translate import make_backend, read_squad_json, translate_examples
 from baselines.translate.apertium import installed_modes, route
 from toolkit.errors import ConfigError
@@ -16,7 +16,7 @@ if shutil.which("apertium") is None or "eng-spa" not in installed_modes():
 
 
 def shared_data() -> Path:
-    return Path(os.environ.get("XSTILTS_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+    return shared_data_root()
 
 
 NLI = [

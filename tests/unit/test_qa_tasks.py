@@ -4,12 +4,12 @@ layouts, row validation, and the real XQuAD files when present."""
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import datasets
 import pytest
 
+from tests.fixtures.data import shared_data_root
 from toolkit.errors import ConfigError, DataError
 from toolkit.tasks import qa
 from toolkit.tasks.records import LoadRequest
@@ -68,7 +68,7 @@ def _load(spec, split, language=None, data_dir=None, max_examples=None):
 
 
 def _shared_xquad() -> Path:
-    root = Path(os.environ.get("XSTILTS_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+    root = shared_data_root()
     if not (root / "xquad" / "xquad.en.json").is_file():
         pytest.skip(f"real XQuAD data not found under {root} (set XSTILTS_SHARED_DATA)")
     return root / "xquad"

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from launch_utils import kill_job, run_phase, scalars, start_phase, wait_for
+from tests.fixtures.launch import kill_job, run_phase, scalars, start_phase, wait_for
 
 pytestmark = pytest.mark.distributed
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 
 import pytest
 
+from tests.fixtures.data import shared_data_root
 from toolkit.errors import ConfigError, DataError
 from toolkit.evaluation.metrics import (
     METRICS,
@@ -33,8 +33,7 @@ XTREME_TASK_METRICS = {s.xtreme_id: s.metric for s in all_tasks().values() if s.
 
 
 def shared_data() -> Path:
-    env = os.environ.get("XSTILTS_SHARED_DATA")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "shared" / "data"
+    return shared_data_root()
 
 
 def approx(value: float):

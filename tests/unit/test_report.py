@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from launch_utils import scalars
+from tests.fixtures.launch import scalars
 from toolkit.errors import ConfigError
 from toolkit.reporting.report import write_report
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from tests.fixtures.data import shared_data_root
 from toolkit.errors import ConfigError, DataError
 from toolkit.evaluation import retrieval
 from toolkit.evaluation.retrieval import (
@@ -27,8 +27,7 @@ from toolkit.tasks.retrieval import BUCC2018, TATOEBA, read_split
 
 
 def shared_data() -> Path:
-    env = os.environ.get("XSTILTS_SHARED_DATA")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "shared" / "data"
+    return shared_data_root()
 
 
 def tatoeba_dir() -> Path:

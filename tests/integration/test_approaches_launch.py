@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import write_mnli_fixture
-from family_fixtures import write_family_data
-from launch_utils import run_phase, scalars
+from tests.fixtures.data import write_mnli_fixture
+from tests.fixtures.families import write_family_data
+from tests.fixtures.launch import run_phase, scalars
 
 pytestmark = [pytest.mark.distributed, pytest.mark.slow]
 

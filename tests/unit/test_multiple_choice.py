@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from datasets import Dataset, Features, Sequence, Value
 
-from hub_fixtures import fake_hub, write_jsonl
+from tests.fixtures.data import shared_data_root
+from tests.fixtures.hub import fake_hub, write_jsonl
 from toolkit.errors import DataError
 from toolkit.families.registry import get_family
 from toolkit.families.multiple_choice import FAMILY
@@ -20,7 +19,7 @@ from tests.fixtures.tiny_models import tiny_encoder, tiny_tokenizer
 from toolkit.tasks.records import LoadRequest, MultipleChoiceExample
 from toolkit.tasks.multiple_choice import COMMONSENSEQA, COSMOSQA, HELLASWAG, SOCIALIQA
 
-SHARED = Path(os.environ.get("XSTILTS_SHARED_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data")
+SHARED = shared_data_root()
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ import json
 import pytest
 import torch
 
-from launch_utils import run_phase, scalars
+from tests.fixtures.launch import run_phase, scalars
 from toolkit.config.schema import describe
 from toolkit.pipeline.checks import load_config
 from toolkit.errors import ConfigError, DataError
@@ -248,7 +248,7 @@ def test_single_process_target_then_two_rank_evaluate_record_efficiency(tiny_mod
     out = run_phase("target", args, tmp_path / "cache", ranks=0)
     run = tmp_path / "runs" / "cost" / "none" / "none" / "xnli" / "seed1"
     record = json.loads((run / "results.json").read_text())["efficiency"]
-    check_ordered(record, threads=1)  # launched jobs run with OMP_NUM_THREADS=1 (launch_utils.job_env)
+    check_ordered(record, threads=1)  # launched jobs run with OMP_NUM_THREADS=1 (tests.fixtures.launch.job_env)
     assert record["sample"]["languages"] == {"en": 12, "de": 12}
     assert record["parameters"] == sum(
         p.numel() for p in efficiency.load_served_model(run / "model", get_task("xnli")).parameters())

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from launch_utils import REPO, free_port, job_env
+from tests.fixtures.launch import REPO, free_port, job_env
 from toolkit.errors import ConfigError
 from toolkit.runtime.launch import expand_nodelist, main as launch_main, parse_hostfile, slurm_slots, write_slurm_hostfile
 

@@ -4,20 +4,20 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 from pathlib import Path
 
 import pytest
 from datasets import ClassLabel, Dataset, Features, Value
 
-from hub_fixtures import fake_hub, write_jsonl
+from tests.fixtures.data import shared_data_root
+from tests.fixtures.hub import fake_hub, write_jsonl
 from toolkit.errors import DataError
 from toolkit.tasks.records import LoadRequest, PairExample
 from toolkit.tasks.registry import get_task
 from toolkit.tasks.classification import ANLI, ANLI_PLUS, PAWSX, QQP, SNLI
 from toolkit.tasks.nli import MNLI
 
-SHARED = Path(os.environ.get("XSTILTS_SHARED_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data")
+SHARED = shared_data_root()
 NLI = ClassLabel(names=["entailment", "neutral", "contradiction"])
 
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from datasets import ClassLabel, Dataset, Features, Value
 
-from conftest import MNLI_SIZES, XNLI_FIXTURE_LANGUAGES, XNLI_SIZE
-from hub_fixtures import fake_hub
+from tests.fixtures.data import MNLI_SIZES, XNLI_FIXTURE_LANGUAGES, XNLI_SIZE
+from tests.fixtures.hub import fake_hub
 from toolkit.data.features import load_examples
 from toolkit.errors import ConfigError, DataError
 from toolkit.pipeline.stages import parse

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from tests.fixtures.data import shared_data_root
 from toolkit.errors import ConfigError, DataError
 from toolkit.evaluation.metrics import squad
 from toolkit.families.registry import get_family
@@ -20,7 +20,7 @@ from toolkit.tasks.records import Answer, LoadRequest, SpanQAExample, TaskSpec
 
 
 def _shared_data() -> Path:
-    root = Path(os.environ.get("XSTILTS_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+    root = shared_data_root()
     if not (root / "xquad" / "xquad.en.json").is_file():
         pytest.skip(f"real XQuAD data not found under {root} (set XSTILTS_SHARED_DATA)")
     return root

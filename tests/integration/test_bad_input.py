@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from launch_utils import REPO, job_env
+from tests.fixtures.launch import REPO, job_env
 from toolkit.config.schema import TrainArgs
 from toolkit.pipeline.checks import load_config
 from toolkit.config.deepspeed import resolve_batch

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import write_mnli_fixture
-from family_fixtures import write_family_data
-from launch_utils import run_phase
+from tests.fixtures.data import write_mnli_fixture
+from tests.fixtures.families import write_family_data
+from tests.fixtures.launch import run_phase
 from toolkit.errors import ConfigError
 from toolkit.grid.spec import load_grid
 

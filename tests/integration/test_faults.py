@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from launch_utils import run_phase, start_phase, wait_for
+from tests.fixtures.launch import run_phase, start_phase, wait_for
 
 pytestmark = pytest.mark.distributed
 

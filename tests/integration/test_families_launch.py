@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import write_mnli_fixture
-from family_fixtures import write_family_data
-from launch_utils import kill_job, run_phase, scalars, start_phase, wait_for
+from tests.fixtures.data import write_mnli_fixture
+from tests.fixtures.families import write_family_data
+from tests.fixtures.launch import kill_job, run_phase, scalars, start_phase, wait_for
 
 pytestmark = [pytest.mark.distributed, pytest.mark.slow]
 

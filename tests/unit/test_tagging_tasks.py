@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 import re
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import datasets
 import numpy as np
 import pytest
 
+from tests.fixtures.data import shared_data_root
 from toolkit.errors import ConfigError, DataError
 from toolkit.families.registry import get_family
 from tests.fixtures.tiny_models import tiny_tokenizer
@@ -22,9 +22,7 @@ from toolkit.tasks.tagging import (
 
 
 def shared_data() -> Path:
-    """The shared evaluation data beside the checkout (or $XSTILTS_SHARED_DATA)."""
-    override = os.environ.get("XSTILTS_SHARED_DATA")
-    return Path(override) if override else Path(__file__).resolve().parents[2] / "shared" / "data"
+    return shared_data_root()
 
 
 def write(path: Path, text: str) -> Path:

@@ -25,7 +25,6 @@ from toolkit.families import mlm
 from toolkit.families.multitask import MultiTaskModel
 from tests.fixtures.tiny_models import _CORPUS, tiny_config, tiny_encoder, tiny_tokenizer
 from toolkit.tasks.records import LoadRequest, TextExample
-from toolkit.tasks.registry import get_task
 
 CPU = Dist(rank=0, local_rank=0, world_size=1, device=torch.device("cpu"))
 LINES = _CORPUS.splitlines()
@@ -456,7 +455,7 @@ def test_zero3_mlm_approach_trains_the_tied_head(tok, mnli_fixture_dir, tmp_path
     from safetensors.torch import load_file
     from transformers import XLMRobertaForMaskedLM
 
-    from launch_utils import run_phase, scalars
+    from tests.fixtures.launch import run_phase, scalars
 
     torch.manual_seed(0)
     reference = XLMRobertaForMaskedLM(tiny_config(len(tok)))

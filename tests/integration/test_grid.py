@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import write_mnli_fixture
-from family_fixtures import write_family_data
-from launch_utils import REPO, free_port, kill_job, start_phase, wait_for
+from tests.fixtures.data import write_mnli_fixture
+from tests.fixtures.families import write_family_data
+from tests.fixtures.launch import REPO, free_port, kill_job, start_phase, wait_for
 from toolkit.errors import ConfigError
 from toolkit.grid.plan import cell_compute, encoder_params, plan
 from toolkit.grid.runner import cell_status

@@ -1,11 +1,11 @@
 """XTREME's own translate-train files, read from fixtures in their published layouts."""
 
 import json
-import os
 from pathlib import Path
 
 import pytest
 
+from tests.fixtures.data import shared_data_root
 from baselines.translate import load_provided, provided_path, read_squad_json, read_translated_pairs
 from toolkit.errors import ConfigError, DataError
 
@@ -13,7 +13,7 @@ NLI_LABELS = ("entailment", "neutral", "contradiction")
 
 
 def shared_data() -> Path:
-    return Path(os.environ.get("XSTILTS_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+    return shared_data_root()
 
 
 def test_xnli_translate_train_five_columns(tmp_path):

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import write_mnli_fixture
-from family_fixtures import write_family_data
+from tests.fixtures.data import write_mnli_fixture
+from tests.fixtures.families import write_family_data
 from toolkit.pipeline.checks import load_config
 from toolkit.runtime.distributed import leave_process_group
 from tests.fixtures.tiny_models import TINY_ARCHITECTURES, save_tiny_model
@@ -27,7 +27,7 @@ def world_of_one():
     """A process group of one rank for this module's tests, which share it (DeepSpeed keeps
     references to the group, so it cannot be re-created in one process). The launcher variables
     are restored afterwards, so later tests launch their jobs with a clean environment."""
-    from launch_utils import free_port
+    from tests.fixtures.launch import free_port
 
     with pytest.MonkeyPatch.context() as env:
         for key, value in dict(RANK="0", LOCAL_RANK="0", WORLD_SIZE="1", LOCAL_WORLD_SIZE="1",

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The experiment grid (toolkit/grid.py). Works both ways:
+# The experiment grid (toolkit/grid/). Works both ways:
 #   bash run_scripts/grid.sh spec=configs/grids/X.yaml key=value ...   (one process)
 #   deepspeed [launcher flags] run_scripts/grid.sh spec=configs/grids/X.yaml key=value ...
 # The DeepSpeed launcher runs this file with `python -u` on every rank, so it is written to be

@@ -1,6 +1,6 @@
 """Multiple-choice intermediate tasks: HellaSwag, CosmosQA, SocialIQA, CommonsenseQA.
 
-Every loader reads the Hub dataset named in DESIGN.md, or local files: `<data_dir>/<split>.jsonl`
+Every loader reads the Hub dataset its TaskSpec names (`hub`), or local files: `<data_dir>/<split>.jsonl`
 in the Hub's own schema (split = train / validation / test), or the task's official release
 files. Test splits without gold labels load with label -1; a missing label anywhere else is an
 error.

@@ -119,3 +119,12 @@ def padded_inputs(rows: Sequence[Sequence[int]], pad_id: int) -> dict[str, torch
 def encoder_inputs(features: list[dict[str, Any]], pad_id: int) -> dict[str, torch.Tensor]:
     """`input_ids` and `attention_mask` for a batch of single-sequence features."""
     return padded_inputs([f["input_ids"] for f in features], pad_id)
+
+
+def classification_output(logits: torch.Tensor, labels: torch.Tensor | None) -> HeadOutput:
+    """Cross-entropy over `logits` (classes or choices) where labels are given (-1: none), and
+    the logits as the per-feature output."""
+    loss = None
+    if labels is not None and bool((labels >= 0).any()):
+        loss = torch.nn.functional.cross_entropy(logits.float(), labels, ignore_index=-1)
+    return HeadOutput(loss=loss, outputs={"logits": logits})

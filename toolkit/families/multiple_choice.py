@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from toolkit.errors import ConfigError, DataError
-from toolkit.families.base import Family, HeadOutput, padded_inputs
+from toolkit.families.base import classification_output, Family, HeadOutput, padded_inputs
 from toolkit.families.layout import layout
 from toolkit.models.backbone import Backbone, backbone_of
 from toolkit.tasks.records import MultipleChoiceExample, TaskSpec
@@ -116,11 +116,7 @@ class MultipleChoiceHead(nn.Module):
         num_choices = int(batch["num_choices"])
         pooled = self.backbone.pool(hidden, batch["attention_mask"])
         logits = self.scorer(self.dropout(pooled)).view(-1, num_choices)
-        labels = batch.get("labels")
-        loss = None
-        if labels is not None and bool((labels >= 0).any()):
-            loss = nn.functional.cross_entropy(logits.float(), labels, ignore_index=-1)
-        return HeadOutput(loss=loss, outputs={"logits": logits})
+        return classification_output(logits, batch.get("labels"))
 
 
 def make_head(spec: TaskSpec, encoder) -> nn.Module:

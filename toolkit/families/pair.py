@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from toolkit.families.base import Family, HeadOutput, encoder_inputs
+from toolkit.families.base import classification_output, Family, HeadOutput, encoder_inputs
 from toolkit.families.layout import layout
 from toolkit.models.backbone import Backbone, backbone_of
 from toolkit.tasks.records import PairExample, TaskSpec
@@ -69,11 +69,7 @@ class PairClassificationHead(nn.Module):
         x = self.dropout(self.backbone.pool(hidden, batch["attention_mask"]))
         x = torch.tanh(self.dense(x))
         logits = self.out_proj(self.dropout(x))
-        labels = batch.get("labels")
-        loss = None
-        if labels is not None and bool((labels >= 0).any()):
-            loss = nn.functional.cross_entropy(logits.float(), labels, ignore_index=-1)
-        return HeadOutput(loss=loss, outputs={"logits": logits})
+        return classification_output(logits, batch.get("labels"))
 
 
 def make_head(spec: TaskSpec, encoder) -> nn.Module:

@@ -25,8 +25,6 @@ import warnings
 from collections import Counter
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from seqeval.metrics import accuracy_score as _seqeval_accuracy
-from seqeval.metrics.sequence_labeling import precision_recall_fscore_support
 
 from toolkit.errors import ConfigError, DataError, nearest
 from toolkit.tasks.benchmarks import official_languages, target_spec
@@ -311,6 +309,9 @@ def span_f1(predictions: TagLists, golds: TagLists, language=None) -> dict:
         # seqeval warns for every non-IOB tag (all of UD-POS) and for spanless inputs
         # (it then scores 0, as XTREME does).
         warnings.simplefilter("ignore")
+        # heavy: seqeval loads scikit-learn and SciPy (a second at start-up), so only when tagging is scored
+        from seqeval.metrics.sequence_labeling import precision_recall_fscore_support
+
         precision, recall, f1, _ = precision_recall_fscore_support(y_true, y_pred, average="micro")
     return {
         "f1": 100.0 * float(f1),
@@ -324,7 +325,9 @@ def tagging_accuracy(predictions: TagLists, golds: TagLists, language=None) -> d
     y_true, y_pred = _tag_rows("tagging_accuracy", predictions, golds, _MISSING)
     if not any(y_true):
         raise DataError("tagging_accuracy: the gold sentences have no tokens")
-    return {"accuracy": 100.0 * float(_seqeval_accuracy(y_true, y_pred))}
+    from seqeval.metrics import accuracy_score  # heavy: scikit-learn and SciPy, only when scored
+
+    return {"accuracy": 100.0 * float(accuracy_score(y_true, y_pred))}
 
 
 # ---------------------------------------------------------------------------------------------

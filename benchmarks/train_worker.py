@@ -87,13 +87,15 @@ def total_tokens(count: int) -> int:
 
 
 def side_ours(args, dist, tokenizer, cfg, table, scratch: Path) -> dict:
-    from toolkit.engine.trainer import PhaseData, train
+    from toolkit.engine.trainer import PhaseData, RunFiles, train
 
     counting = CountingTable(table)
     board = ClockBoard(counting)
     data = PhaseData(specs={"mnli": get_task("mnli")}, train={"mnli": counting})
     (scratch / "run").mkdir(parents=True, exist_ok=True)
-    train(cfg, dist, scratch / "run", data, tokenizer, args.model, scratch / "export", board)
+    run = scratch / "run"
+    files = RunFiles(checkpoints=run / "checkpoints", ds_config=run / "ds_config.json", export=scratch / "export")
+    train(cfg, dist, files, data, tokenizer, args.model, board)
     (_, t0, n0), (_, t1, n1) = board.marks[0], board.marks[-1]
     return {"seconds": t1 - t0, "tokens": total_tokens(n1 - n0)}
 

@@ -374,7 +374,7 @@ def test_bucc_end_to_end_finds_the_gold_pairs(tmp_path, monkeypatch, tiny):
     bucc_files(data, "training", src, trg, gold)
 
     enc, tok = tiny
-    result = evaluate_retrieval("bucc2018", enc, tok, ["de"], data, 1, tmp_path / "run")
+    result = evaluate_retrieval("bucc2018", enc, tok, ["de"], data, 1, tmp_path / "run" / "predictions", tmp_path / "run" / "gold")
     lines = (tmp_path / "run" / "predictions" / "bucc2018" / "test-de.tsv").read_text().splitlines()
     assert sorted(lines) == sorted(f"de-b{i}\ten-b{i}" for i in range(1, 10))
     assert result["de"]["precision"] == pytest.approx(100.0)
@@ -388,7 +388,7 @@ def test_tatoeba_end_to_end_with_known_answers(tmp_path, monkeypatch, tiny):
     write(tmp_path / "tatoeba.spa-eng.spa", ["m0 hola", "m1 adiós", "m2 gracias", "m1 otra vez"])
     write(tmp_path / "tatoeba.spa-eng.eng", ["m0 hello", "m1 bye", "m2 thanks", "m3 again"])
     enc, tok = tiny
-    result = evaluate_retrieval("tatoeba", enc, tok, ["es"], tmp_path, 1, tmp_path / "run")
+    result = evaluate_retrieval("tatoeba", enc, tok, ["es"], tmp_path, 1, tmp_path / "run" / "predictions", tmp_path / "run" / "gold")
     pred = (tmp_path / "run" / "predictions" / "tatoeba" / "test-es.tsv").read_text().splitlines()
     assert pred == ["0", "1", "2", "1"]
     assert result == {"es": {"accuracy": pytest.approx(75.0)}}
@@ -399,15 +399,15 @@ def test_tatoeba_end_to_end_with_known_answers(tmp_path, monkeypatch, tiny):
 def test_evaluate_rejects_unknown_languages_and_tasks(tmp_path, tiny):
     enc, tok = tiny
     with pytest.raises(ConfigError, match="bad languages"):
-        evaluate_retrieval("bucc2018", enc, tok, ["ja"], tmp_path, 1, tmp_path)
+        evaluate_retrieval("bucc2018", enc, tok, ["ja"], tmp_path, 1, tmp_path, tmp_path)
     with pytest.raises(ConfigError, match="not a retrieval task"):
-        evaluate_retrieval("xnli", enc, tok, ["de"], tmp_path, 1, tmp_path)
+        evaluate_retrieval("xnli", enc, tok, ["de"], tmp_path, 1, tmp_path, tmp_path)
 
 
 def test_real_tatoeba_with_the_tiny_model(tmp_path, tiny):
     data = tatoeba_dir()
     enc, tok = tiny
-    result = evaluate_retrieval("tatoeba", enc, tok, ["de", "ta"], data, None, tmp_path, batch_size=64)
+    result = evaluate_retrieval("tatoeba", enc, tok, ["de", "ta"], data, None, tmp_path / "predictions", tmp_path / "gold", batch_size=64)
     for lang, n in (("de", 1000), ("ta", 307)):
         lines = (tmp_path / "predictions" / "tatoeba" / f"test-{lang}.tsv").read_text().splitlines()
         assert len(lines) == n and all(0 <= int(x) < n for x in lines)
@@ -438,6 +438,6 @@ def test_embedded_encoder_retrieves_translations(tmp_path):
 
     tok = AutoTokenizer.from_pretrained(path)
     enc = XLMRobertaModel.from_pretrained(path, add_pooling_layer=False)
-    result = evaluate_retrieval("tatoeba", enc, tok, EMBEDDED_LANGUAGES, data, None, tmp_path, batch_size=64)
+    result = evaluate_retrieval("tatoeba", enc, tok, EMBEDDED_LANGUAGES, data, None, tmp_path / "predictions", tmp_path / "gold", batch_size=64)
     for lang in EMBEDDED_LANGUAGES:
         assert result[lang]["accuracy"] > 60.0, (lang, result[lang])  # chance is 0.1%

@@ -48,6 +48,15 @@ class PhaseData:
     shares: dict[str, float] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class RunFiles:
+    """Where a training run writes (the pipeline's run folder layout decides the paths)."""
+
+    checkpoints: Path  # DeepSpeed checkpoints, `latest`, universal conversions
+    ds_config: Path  # the filled DeepSpeed config, as used
+    export: Path  # the best weights as a Hugging Face folder
+
+
 @dataclass
 class TrainState:
     """Everything besides weights and optimizer that a resumed run needs (saved in checkpoints)."""
@@ -160,15 +169,14 @@ def validate(engine, data: PhaseData, cfg: RunConfig, pad_id: int, dist: Dist) -
 def train(
     cfg: RunConfig,
     dist: Dist,
-    run_dir: Path,
+    files: RunFiles,
     data: PhaseData,
     tokenizer,
     model_path: str,
-    export_dir: Path,
     board: Board,
     heads_from: str | Path | None = None,
 ) -> tuple[TrainState, Any]:
-    """Train `data` on the encoder at `model_path`; export the best weights to `export_dir`.
+    """Train `data` on the encoder at `model_path`; export the best weights to `files.export`.
 
     heads_from: a model folder written by xstilts whose heads (same task names) start the
     training instead of new ones (a target's earlier training stage).
@@ -182,7 +190,7 @@ def train(
     engine, ds_config = build_engine(cfg, dist, model_path, data.specs, steps, heads_from=heads_from)
     check_tokenizer_matches(tokenizer, engine.module.encoder, cfg.model.name_or_path)
     if dist.is_main:
-        atomic_write_json(run_dir / "ds_config.json", ds_config)
+        atomic_write_json(files.ds_config, ds_config)
 
     streams = {
         t: TaskStream(lengths[t], total, cfg.seed + zlib.crc32(t.encode()), cfg.train.length_grouping)
@@ -194,7 +202,7 @@ def train(
     state = TrainState(sizes=sizes)
     if dist.is_main and len(tasks) > 1:
         print("task sampling: " + ", ".join(f"{t} {p:.3f} ({sizes[t]} features)" for t, p in probs.items()), flush=True)
-    ckpt_dir = run_dir / "checkpoints"
+    ckpt_dir = files.checkpoints
     if (ckpt_dir / "latest").is_file():
         client = load_checkpoint(engine, ckpt_dir, dist)
         state = TrainState(**client[CLIENT_KEY])
@@ -265,6 +273,6 @@ def train(
         # A full load: under ZeRO-3 the weights live in the optimizer's fp32 partitions, so a
         # module-only load would silently keep the last weights instead of the best.
         load_checkpoint(engine, ckpt_dir, dist, state.best_tag)
-    export_model(engine.module, tokenizer, export_dir, dist.is_main)
+    export_model(engine.module, tokenizer, files.export, dist.is_main)
     dist.barrier()
     return state, engine

@@ -277,7 +277,8 @@ class _Run:
     batch_size: int
     max_length: int
     data_dir: str | None
-    out_dir: Path
+    predictions_dir: Path
+    gold_dir: Path
     max_examples: int | None
     write: bool
 
@@ -289,12 +290,12 @@ class _Run:
         return read_split(spec, LoadRequest(split, lang, self.data_dir, self.max_examples))
 
     def save(self, spec, lang: str, predictions, order=None, gold=None) -> None:
-        """Predictions under `predictions/`, and the gold (when known) under `gold/`."""
+        """Predictions under `predictions_dir`, and the gold (when known) under `gold_dir`."""
         if not self.write:
             return
-        xtreme_format.write_predictions(self.out_dir / "predictions", spec.xtreme_id, lang, predictions, order)
+        xtreme_format.write_predictions(self.predictions_dir, spec.xtreme_id, lang, predictions, order)
         if gold is not None:
-            xtreme_format.write_gold(self.out_dir / "gold", spec.xtreme_id, lang, gold)
+            xtreme_format.write_gold(self.gold_dir, spec.xtreme_id, lang, gold)
 
 
 def _tatoeba(spec, run: _Run, lang: str) -> dict[str, float]:
@@ -371,7 +372,8 @@ def evaluate_retrieval(
     languages: Sequence[str],
     data_dir: str | Path | None,
     layer: int | None,
-    out_dir: str | Path,
+    predictions_dir: str | Path,
+    gold_dir: str | Path,
     *,
     batch_size: int = 32,
     max_length: int = 512,
@@ -384,10 +386,10 @@ def evaluate_retrieval(
 
     task_name: "tatoeba" or "bucc2018"; languages: codes from the task's lists;
     data_dir: local files (see the task's local_layout; None = the Hub); layer: hidden-state
-    index to pool (None = `default_layer`); out_dir: the run folder, which receives
-    `predictions/<xtreme_id>/test-<lang>.tsv` in XTREME's format (Tatoeba: the retrieved
-    English line index per source line; BUCC: `src_id<TAB>trg_id` pairs) and the gold, where
-    known, in the same layout under `gold/`. k: neighbourhood of the BUCC margin.
+    index to pool (None = `default_layer`); predictions_dir receives
+    `<xtreme_id>/test-<lang>.tsv` in XTREME's format (Tatoeba: the retrieved English line index
+    per source line; BUCC: `src_id<TAB>trg_id` pairs) and gold_dir the gold, where known, in the
+    same layout. k: neighbourhood of the BUCC margin.
     write: False on every rank but the main one when the encoder is sharded (ZeRO-3): all
     ranks must embed, one writes.
     benchmark: the benchmark `languages` are checked against (`xtreme` or `xtreme_r`).
@@ -400,7 +402,8 @@ def evaluate_retrieval(
     if layer is None:
         layer = default_layer(_encoder_config(encoder).num_hidden_layers)
     run = _Run(encoder, tokenizer, layer, batch_size, max_length,
-               None if data_dir is None else str(data_dir), Path(out_dir), max_examples, write)
+               None if data_dir is None else str(data_dir), Path(predictions_dir), Path(gold_dir), max_examples,
+               write)
     results = {}
     for lang in languages:
         started = time.perf_counter()

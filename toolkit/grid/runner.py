@@ -26,7 +26,7 @@ def cell_status(cell: Cell) -> str:
         return "done"
     if run_dirs.failed_path(cell.run_dir).exists():
         return "failed"
-    if (cell.run_dir / run_dirs.CONFIG).exists() or (cell.run_dir / "checkpoints").exists():
+    if run_dirs.has_started(cell.run_dir):
         return "partial"
     return "todo"
 

@@ -134,11 +134,12 @@ def score_untrained(cfg: RunConfig, spec: TaskSpec, languages, model_path: str, 
             encoder = load_encoder(model_path, cfg.model.revision, cfg.model.trust_remote_code).to(dist.device)
         data_dir = local_dir(cfg, spec)
         per_lang = evaluate_retrieval(
-            spec.name, encoder, tokenizer, languages, data_dir, cfg.eval.retrieval_layer, run_dir,
+            spec.name, encoder, tokenizer, languages, data_dir, cfg.eval.retrieval_layer,
+            run_dirs.predictions_dir(run_dir), run_dirs.gold_dir(run_dir),
             batch_size=cfg.eval.batch_size, max_length=cfg.model.max_seq_length,
             max_examples=cfg.data.max_eval_examples, benchmark=cfg.benchmark,
         )
-        board = Board(run_dir / "tb")
+        board = Board(run_dirs.board_dir(run_dir))
         for lang, metrics in per_lang.items():
             for metric, value in metrics.items():
                 board.scalar(f"eval/{spec.name}/{lang}/{metric}", value, 0)

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from toolkit.approaches.registry import get_approach
 from toolkit.config.schema import RunConfig, to_yaml
+from toolkit.engine.trainer import RunFiles
 from toolkit.io import atomic_write_text
 from toolkit.pipeline import stages
 from toolkit.runtime.distributed import Dist
@@ -90,6 +91,30 @@ def model_dir(run_dir: Path) -> Path:
     return run_dir / "model"
 
 
+def checkpoints_dir(run_dir: Path) -> Path:
+    return run_dir / "checkpoints"
+
+
+def train_files(run_dir: Path, export: Path) -> RunFiles:
+    """What the training loop of a run writes: checkpoints/, ds_config.json, and `export`."""
+    return RunFiles(checkpoints=checkpoints_dir(run_dir), ds_config=run_dir / "ds_config.json", export=export)
+
+
+def board_dir(run_dir: Path) -> Path:
+    """The run's own TensorBoard folder."""
+    return run_dir / "tb"
+
+
+def stage_record(run_dir: Path) -> Path:
+    """An intermediate run's stage.json: the stages it trained and the encoder it started from."""
+    return run_dir / "stage.json"
+
+
+def has_started(run_dir: Path) -> bool:
+    """Whether a run began (its config is saved, or it checkpointed) without being DONE yet."""
+    return (run_dir / CONFIG).exists() or checkpoints_dir(run_dir).exists()
+
+
 def predictions_dir(run_dir: Path) -> Path:
     return run_dir / "predictions"
 
@@ -126,7 +151,7 @@ def result_files(experiment: str | Path) -> list[Path]:
 
 def config_files(experiment: str | Path) -> list[Path]:
     """The saved config.yaml of every run under an experiment folder that logged to TensorBoard."""
-    return sorted(p for p in Path(experiment).glob(f"**/{CONFIG}") if (p.parent / "tb").is_dir())
+    return sorted(p for p in Path(experiment).glob(f"**/{CONFIG}") if board_dir(p.parent).is_dir())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -161,5 +186,5 @@ def mark_done(cfg: RunConfig, run_dir: Path, dist: Dist) -> None:
     if dist.is_main:
         (run_dir / DONE).write_text("", encoding="utf-8")
         if not cfg.train.keep_checkpoints:
-            shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
+            shutil.rmtree(checkpoints_dir(run_dir), ignore_errors=True)
     dist.barrier()

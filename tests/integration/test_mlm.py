@@ -485,7 +485,7 @@ def test_zero3_mlm_approach_trains_the_tied_head(tok, mnli_fixture_dir, tmp_path
     from toolkit.families.multitask import MultiTaskModel, load_heads
     from toolkit.tasks.registry import get_task
 
-    reloaded = MultiTaskModel(load_encoder(str(run / "encoder")), {"mnli": get_task("mnli"), "mlm": get_task("mlm")})
+    reloaded = MultiTaskModel(load_encoder(str(run / "encoder")), {"mnli": get_task("mnli"), "mlm": MLM})  # the approach's task, not registered
     load_heads(reloaded, run / "encoder")  # the tie is restored, nothing reported missing
     assert reloaded.heads["mlm"].decoder.weight is reloaded.encoder.get_input_embeddings().weight
     assert torch.equal(reloaded.heads["mlm"].decoder.bias, heads["mlm.decoder.bias"])

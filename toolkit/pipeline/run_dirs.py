@@ -39,9 +39,13 @@ def intermediate_name(cfg: RunConfig) -> str:
     return stages.folder_name(cfg) + approach.suffix(cfg) if approach.has_intermediate else NONE
 
 
+def _suffix_of(variant: dict[str, str]) -> str:
+    return VARIANT_MARK + ".".join(variant.values()) if variant else ""
+
+
 def variant_suffix(cfg: RunConfig) -> str:
     """'@<label>.<label>' of the grid axes' values (in axis order), or '' outside a variant."""
-    return VARIANT_MARK + ".".join(cfg.variant.values()) if cfg.variant else ""
+    return _suffix_of(cfg.variant)
 
 
 def experiment_dir(cfg: RunConfig) -> Path:
@@ -58,7 +62,7 @@ def report_row_name(approach: str, intermediate: str, variant: dict[str, str]) -
     """How the report names a row: the approach alone for one without an intermediate phase
     ('none'), else '<approach>/<intermediate>'; plus the variant suffix."""
     base = approach if not get_approach(approach).has_intermediate else f"{approach}/{intermediate}"
-    return base + (VARIANT_MARK + ".".join(variant.values()) if variant else "")
+    return base + _suffix_of(variant)
 
 
 def is_control(approach: str) -> bool:

@@ -20,6 +20,10 @@ from toolkit.tasks.records import TaskSpec
 from toolkit.tasks.registry import all_tasks
 
 
+# XTREME id -> its target task, in registry order (the registry is fixed once imported).
+_TARGETS: dict[str, TaskSpec] = {s.xtreme_id: s for s in all_tasks().values() if s.target}
+
+
 @dataclass(frozen=True)
 class NotRun:
     """A task of a benchmark that this toolkit does not run: its languages and why not."""
@@ -46,7 +50,7 @@ class Benchmark:
     @property
     def targets(self) -> dict[str, TaskSpec]:
         """XTREME id -> the registered target scored under this benchmark, in benchmark order."""
-        return {s.xtreme_id: s for s in all_tasks().values() if s.target and self.name in s.target.benchmarks}
+        return {tid: s for tid, s in _TARGETS.items() if self.name in s.target.benchmarks}
 
     @property
     def languages(self) -> dict[str, tuple[str, ...]]:
@@ -100,11 +104,10 @@ def get_benchmark(name: str) -> Benchmark:
 
 def target_spec(xtreme_id: str) -> TaskSpec:
     """The registered target task whose XTREME id is `xtreme_id`."""
-    found = {s.xtreme_id: s for s in all_tasks().values() if s.target}
-    if xtreme_id not in found:
-        raise ConfigError(f"unknown XTREME task id {xtreme_id!r}{nearest(xtreme_id, sorted(found))}; "
-                          f"known: {', '.join(found)}")
-    return found[xtreme_id]
+    if xtreme_id not in _TARGETS:
+        raise ConfigError(f"unknown XTREME task id {xtreme_id!r}{nearest(xtreme_id, sorted(_TARGETS))}; "
+                          f"known: {', '.join(_TARGETS)}")
+    return _TARGETS[xtreme_id]
 
 
 def official_languages(task: str, benchmark: str = "xtreme") -> tuple[str, ...]:

@@ -374,11 +374,24 @@ def test_bucc_end_to_end_finds_the_gold_pairs(tmp_path, monkeypatch, tiny):
     bucc_files(data, "training", src, trg, gold)
 
     enc, tok = tiny
-    result = evaluate_retrieval("bucc2018", enc, tok, ["de"], data, 1, tmp_path / "run" / "predictions", tmp_path / "run" / "gold")
+    result = evaluate_retrieval("bucc2018", enc, tok, ["de"], data, 1, tmp_path / "run" / "predictions",
+                                tmp_path / "run" / "gold", dev_dir=tmp_path / "run" / "dev")
     lines = (tmp_path / "run" / "predictions" / "bucc2018" / "test-de.tsv").read_text().splitlines()
     assert sorted(lines) == sorted(f"de-b{i}\ten-b{i}" for i in range(1, 10))
-    assert result["de"]["precision"] == pytest.approx(100.0)
-    assert result["de"]["recall"] == pytest.approx(90.0)
+    assert result.test["de"]["precision"] == pytest.approx(100.0)
+    assert result.test["de"]["recall"] == pytest.approx(90.0)
+    # The dev ("sample") split the threshold was tuned on: every gold pair found, and kept as files.
+    assert result.dev["de"]["f1"] == pytest.approx(100.0)
+    dev_lines = (tmp_path / "run" / "dev" / "predictions" / "bucc2018" / "test-de.tsv").read_text().splitlines()
+    assert sorted(dev_lines) == sorted(f"de-a{i}\ten-a{i}" for i in range(8))
+
+    # Without a test gold (BUCC's is not public) the test predictions are a submission: not scored.
+    (data / "de-en.training.gold").unlink()
+    unlabelled = evaluate_retrieval("bucc2018", enc, tok, ["de"], data, 1, tmp_path / "sub" / "predictions",
+                                    tmp_path / "sub" / "gold")
+    assert unlabelled.test == {} and unlabelled.dev["de"]["f1"] == pytest.approx(100.0)
+    assert (tmp_path / "sub" / "predictions" / "bucc2018" / "test-de.tsv").is_file()
+    assert not (tmp_path / "sub" / "dev").exists()
     assert (tmp_path / "run" / "gold" / "bucc2018" / "test-de.tsv").read_text().count("\n") == 10
     assert not [p for p in (tmp_path / "run").rglob(".*")]  # no temporary files left behind
 
@@ -391,7 +404,8 @@ def test_tatoeba_end_to_end_with_known_answers(tmp_path, monkeypatch, tiny):
     result = evaluate_retrieval("tatoeba", enc, tok, ["es"], tmp_path, 1, tmp_path / "run" / "predictions", tmp_path / "run" / "gold")
     pred = (tmp_path / "run" / "predictions" / "tatoeba" / "test-es.tsv").read_text().splitlines()
     assert pred == ["0", "1", "2", "1"]
-    assert result == {"es": {"accuracy": pytest.approx(75.0)}}
+    assert result.test == {"es": {"accuracy": pytest.approx(75.0)}}
+    assert result.dev == {}  # Tatoeba has no dev set
     labels = (tmp_path / "run" / "gold" / "tatoeba" / "test-es.tsv").read_text().splitlines()
     assert labels == ["0", "1", "2", "3"]
 
@@ -411,7 +425,7 @@ def test_real_tatoeba_with_the_tiny_model(tmp_path, tiny):
     for lang, n in (("de", 1000), ("ta", 307)):
         lines = (tmp_path / "predictions" / "tatoeba" / f"test-{lang}.tsv").read_text().splitlines()
         assert len(lines) == n and all(0 <= int(x) < n for x in lines)
-        assert 0.0 <= result[lang]["accuracy"] <= 100.0
+        assert 0.0 <= result.test[lang]["accuracy"] <= 100.0
 
 
 def test_every_shared_tatoeba_file_loads():
@@ -440,4 +454,4 @@ def test_embedded_encoder_retrieves_translations(tmp_path):
     enc = XLMRobertaModel.from_pretrained(path, add_pooling_layer=False)
     result = evaluate_retrieval("tatoeba", enc, tok, EMBEDDED_LANGUAGES, data, None, tmp_path / "predictions", tmp_path / "gold", batch_size=64)
     for lang in EMBEDDED_LANGUAGES:
-        assert result[lang]["accuracy"] > 60.0, (lang, result[lang])  # chance is 0.1%
+        assert result.test[lang]["accuracy"] > 60.0, (lang, result.test[lang])  # chance is 0.1%

@@ -127,6 +127,18 @@ class TrainArgs:
 class EvalArgs:
     languages: list[str] | None = _f(None, "Evaluation languages (default: all of the task's languages).")
     split: str = _f("test", "Split scored zero-shot: test, or validation where test labels are hidden.")
+    selection: bool = _f(
+        True,
+        "Also score the target's selection data in the same pass (one model load): its dev sets, as "
+        "its record declares (each language's validation split; English dev for XQuAD and "
+        "TyDiQA-GoldP; none for Tatoeba). Written under dev/ in the run folder and 'dev' in "
+        "results.json; the report's Table 1 and the choice of intermediate in Table 2 read it.",
+    )
+    selection_languages: list[str] | None = _f(
+        None,
+        "Languages whose dev sets are scored for selection (default: the evaluated languages that "
+        "have one). For local data that ships fewer dev sets than the benchmark has.",
+    )
     batch_size: int = _f(32, "Examples per GPU per evaluation batch (batches are length-sorted).")
     retrieval_layer: int | None = _f(
         None, "Hidden layer mean-pooled for BUCC/Tatoeba (default: the middle layer)."

@@ -281,6 +281,7 @@ class _Run:
     gold_dir: Path
     max_examples: int | None
     write: bool
+    dev_dir: Path | None  # where dev predictions/ and gold/ go (BUCC's tuning split); None: not kept
 
     def embed(self, examples: Sequence[RetrievalExample]) -> np.ndarray:
         texts = [e.text for e in examples]
@@ -289,16 +290,28 @@ class _Run:
     def read(self, spec, split: str, lang: str):
         return read_split(spec, LoadRequest(split, lang, self.data_dir, self.max_examples))
 
-    def save(self, spec, lang: str, predictions, order=None, gold=None) -> None:
-        """Predictions under `predictions_dir`, and the gold (when known) under `gold_dir`."""
-        if not self.write:
+    def save(self, spec, lang: str, predictions, order=None, gold=None, dev: bool = False) -> None:
+        """Predictions under `predictions_dir`, and the gold (when known) under `gold_dir`; with
+        `dev`, under `dev_dir`'s predictions/ and gold/ instead (nothing when it is None)."""
+        if not self.write or (dev and self.dev_dir is None):
             return
-        xtreme_format.write_predictions(self.predictions_dir, spec.xtreme_id, lang, predictions, order)
+        pred_dir, gold_dir = ((self.dev_dir / "predictions", self.dev_dir / "gold") if dev
+                              else (self.predictions_dir, self.gold_dir))
+        xtreme_format.write_predictions(pred_dir, spec.xtreme_id, lang, predictions, order)
         if gold is not None:
-            xtreme_format.write_gold(self.gold_dir, spec.xtreme_id, lang, gold)
+            xtreme_format.write_gold(gold_dir, spec.xtreme_id, lang, gold)
 
 
-def _tatoeba(spec, run: _Run, lang: str) -> dict[str, float]:
+@dataclass
+class RetrievalScores:
+    """Per language, in percent: `test` for the languages whose test gold is known, `dev` for the
+    selection data (BUCC: the split its threshold was tuned on; Tatoeba has none)."""
+
+    test: dict[str, dict[str, float]]
+    dev: dict[str, dict[str, float]]
+
+
+def _tatoeba(spec, run: _Run, lang: str) -> tuple[dict[str, float], None]:
     split = run.read(spec, "test", lang)
     best = nearest_targets(run.embed(split.sources), run.embed(split.targets))
     predictions = {s.id: int(b) for s, b in zip(split.sources, best)}
@@ -306,7 +319,7 @@ def _tatoeba(spec, run: _Run, lang: str) -> dict[str, float]:
     gold_of = dict(split.gold)  # Tatoeba: exactly one gold target per source
     golds = {s.id: position[gold_of[s.id]] for s in split.sources}
     run.save(spec, lang, predictions, order=[s.id for s in split.sources], gold=golds)
-    return tatoeba(predictions, golds, language=lang)
+    return tatoeba(predictions, golds, language=lang), None
 
 
 def _unified(examples: Sequence[RetrievalExample]) -> tuple[list[RetrievalExample], list[str | None]]:
@@ -343,13 +356,16 @@ def _bucc_candidates(split, run: _Run, k: int) -> tuple[list[tuple[str, str]], n
     return pairs, np.asarray(scores, dtype=np.float64)
 
 
-def _bucc(spec, run: _Run, lang: str, k: int) -> dict[str, float]:
+def _bucc(spec, run: _Run, lang: str, k: int) -> tuple[dict[str, float] | None, dict[str, float]]:
+    """(test metrics, or None without a test gold; dev metrics at the threshold tuned on dev)."""
     dev = run.read(spec, "validation", lang)
     if not dev.gold:
         raise DataError(f"bucc2018 {lang}: {dev.origin} has no gold pairs to tune the mining threshold on")
     dev_pairs, dev_scores = _bucc_candidates(dev, run, k)
     threshold = best_threshold(dev_scores, np.array([p in dev.gold for p in dev_pairs], dtype=bool), len(dev.gold))
-    dev_metrics = bucc([p for p, s in zip(dev_pairs, dev_scores) if s >= threshold], dev.gold, language=lang)
+    dev_predicted = [p for p, s in zip(dev_pairs, dev_scores) if s >= threshold]
+    dev_metrics = bucc(dev_predicted, dev.gold, language=lang)
+    run.save(spec, lang, dev_predicted, gold=dev.gold, dev=True)
     logger.info("bucc2018 %s: threshold %.4f tuned on %s (F1 %.2f there)", lang, threshold, dev.origin, dev_metrics["f1"])
 
     test = run.read(spec, "test", lang)
@@ -357,12 +373,10 @@ def _bucc(spec, run: _Run, lang: str, k: int) -> dict[str, float]:
     predicted = [p for p, s in zip(test_pairs, test_scores) if s >= threshold]
     run.save(spec, lang, predicted, gold=test.gold)
     if test.gold is None:
-        logger.warning(
-            "bucc2018 %s: %s has no gold file, so the metrics reported are those of the "
-            "validation split the threshold was tuned on (optimistic)", lang, test.origin,
-        )
-        return dev_metrics
-    return bucc(predicted, test.gold, language=lang)
+        logger.warning("bucc2018 %s: %s has no gold (BUCC's test gold is not public): its predictions "
+                       "are a submission, not scored here", lang, test.origin)
+        return None, dev_metrics
+    return bucc(predicted, test.gold, language=lang), dev_metrics
 
 
 def evaluate_retrieval(
@@ -381,7 +395,8 @@ def evaluate_retrieval(
     max_examples: int | None = None,
     write: bool = True,
     benchmark: str = "xtreme",
-) -> dict[str, dict[str, float]]:
+    dev_dir: str | Path | None = None,
+) -> RetrievalScores:
     """Evaluate `encoder` on a retrieval task, per language, without any training.
 
     task_name: "tatoeba" or "bucc2018"; languages: codes from the task's lists;
@@ -393,7 +408,10 @@ def evaluate_retrieval(
     write: False on every rank but the main one when the encoder is sharded (ZeRO-3): all
     ranks must embed, one writes.
     benchmark: the benchmark `languages` are checked against (`xtreme` or `xtreme_r`).
-    Returns {lang: metrics} in percent: Tatoeba `accuracy`; BUCC `f1`, `precision`, `recall`.
+    dev_dir: receives predictions/ and gold/ of the selection data (BUCC's dev split, mined at
+    the threshold tuned on it) in the same layout; None: they are not written.
+    Returns the metrics in percent (Tatoeba `accuracy`; BUCC `f1`, `precision`, `recall`) of
+    test, for the languages whose test gold is known, and of the dev split (BUCC only).
     """
     spec = get_task(task_name)
     if spec.family != "retrieval":
@@ -403,10 +421,15 @@ def evaluate_retrieval(
         layer = default_layer(_encoder_config(encoder).num_hidden_layers)
     run = _Run(encoder, tokenizer, layer, batch_size, max_length,
                None if data_dir is None else str(data_dir), Path(predictions_dir), Path(gold_dir), max_examples,
-               write)
-    results = {}
+               write, None if dev_dir is None else Path(dev_dir))
+    scores = RetrievalScores({}, {})
     for lang in languages:
         started = time.perf_counter()
-        results[lang] = _tatoeba(spec, run, lang) if task_name == "tatoeba" else _bucc(spec, run, lang, k)
-        logger.info("%s %s (layer %d): %s in %.1f s", task_name, lang, layer, results[lang], time.perf_counter() - started)
-    return results
+        test, dev = _tatoeba(spec, run, lang) if task_name == "tatoeba" else _bucc(spec, run, lang, k)
+        if test is not None:
+            scores.test[lang] = test
+        if dev is not None:
+            scores.dev[lang] = dev
+        logger.info("%s %s (layer %d): test %s, dev %s in %.1f s", task_name, lang, layer, test, dev,
+                    time.perf_counter() - started)
+    return scores

@@ -48,6 +48,27 @@ def eval_set(cfg: RunConfig, spec: TaskSpec, source: TaskSpec, split: str, lang:
     return EvalSet(spec, lang or "en", examples, features(cfg, spec, examples, tokenizer, dist))
 
 
+def selection_sets(cfg: RunConfig, spec: TaskSpec, languages, dist: Dist) -> list[tuple[str, TaskSpec, str | None, str]]:
+    """What a target's selection data is, as (language, source spec, loader language, split):
+    each evaluated language's dev set (less those without one, or `eval.selection_languages`),
+    or English dev of the task the target trains on; empty when the target has no dev set."""
+    selection = spec.target.selection
+    if selection.split is None:
+        return []
+    if selection.languages == "english":
+        source = configured_task(cfg, spec.train_task, dist) if spec.train_task else spec
+        return [("en", source, None, selection.split)]  # as phase_data validates on it
+    chosen = cfg.eval.selection_languages
+    if chosen is None:
+        chosen = [lang for lang in languages if lang not in selection.without_dev]
+    else:
+        check_languages(spec.xtreme_id, chosen, cfg.benchmark)
+        lacking = [lang for lang in chosen if lang in selection.without_dev]
+        if lacking:
+            raise ConfigError(f"eval.selection_languages: {spec.name} has no dev set in {', '.join(lacking)}")
+    return [(lang, spec, lang, selection.split) for lang in chosen]
+
+
 def phase_data(cfg: RunConfig, spec: TaskSpec, source: TaskSpec, tokenizer, dist: Dist) -> PhaseData:
     """English training data of `source` under the head of `spec`, selected on `source`'s dev set
     (MNLI dev for XNLI, as in XTREME)."""

@@ -20,7 +20,7 @@ from toolkit.io import atomic_write_json
 from toolkit.models.encoder import load_encoder, load_tokenizer, unpartitioned
 from toolkit.models.params import parameter_counts
 from toolkit.pipeline import run_dirs, stages
-from toolkit.pipeline.inputs import eval_set, local_dir
+from toolkit.pipeline.inputs import eval_set, local_dir, selection_sets
 from toolkit.runtime.distributed import Dist
 from toolkit.tasks.records import LoadRequest, TaskSpec
 from toolkit.tasks.retrieval import read_split
@@ -39,30 +39,49 @@ def model_params(engine) -> dict[str, int]:
     return parameter_counts(engine.module.encoder, engine.module.heads)
 
 
-def zero_shot(cfg: RunConfig, spec: TaskSpec, languages, engine, tokenizer, dist: Dist,
-              run_dir: Path, board: Board, model_dir: Path, params: dict[str, int]) -> dict:
-    """Evaluate every language; write predictions, gold files, scalars and results.json.
-
-    With eval.efficiency, rank 0 then times the exported model in `model_dir` on the same
-    evaluation features (the other ranks wait) and results.json records it.
-    """
+def _score_split(cfg: RunConfig, spec: TaskSpec, sets, engine, tokenizer, dist: Dist, folder: Path,
+                 board: Board, tag: str) -> tuple[dict, dict]:
+    """Score `sets` ((language, source spec, loader language, split) each); write predictions and
+    gold under `folder` in XTREME's layout and `<tag>/<task>/<lang>/<metric>` scalars.
+    Returns the metrics and the evaluation features by language."""
     per_lang, features = {}, {}
-    for lang in languages:
-        evalset = eval_set(cfg, spec, spec, cfg.eval.split, lang, tokenizer, dist)
+    for lang, source, load_lang, split in sets:
+        evalset = eval_set(cfg, spec, source, split, load_lang, tokenizer, dist)
         result = evaluate_set(engine, evalset, cfg.eval.batch_size, tokenizer.pad_token_id, dist)
         per_lang[lang] = result.metrics
         features[lang] = evalset.features
         if dist.is_main:
             order = [e.id for e in evalset.examples]
-            xtreme_format.write_predictions(run_dirs.predictions_dir(run_dir), spec.xtreme_id, lang,
+            xtreme_format.write_predictions(run_dirs.predictions_dir(folder), spec.xtreme_id, lang,
                                             result.predictions, order)
-            xtreme_format.write_gold(run_dirs.gold_dir(run_dir), spec.xtreme_id, lang,
+            xtreme_format.write_gold(run_dirs.gold_dir(folder), spec.xtreme_id, lang,
                                      {i: result.golds[i] for i in order})
             for metric, value in result.metrics.items():
-                board.scalar(f"eval/{spec.name}/{lang}/{metric}", value, 0)
-            print(f"{spec.name} {lang}: " + ", ".join(f"{k}={v:.2f}" for k, v in result.metrics.items()),
+                board.scalar(f"{tag}/{spec.name}/{lang}/{metric}", value, 0)
+            print(f"{spec.name} {split} {lang}: " + ", ".join(f"{k}={v:.2f}" for k, v in result.metrics.items()),
                   flush=True)
-    results = _results(cfg, spec, per_lang, dist, params)
+    return per_lang, features
+
+
+def zero_shot(cfg: RunConfig, spec: TaskSpec, languages, engine, tokenizer, dist: Dist,
+              run_dir: Path, board: Board, model_dir: Path, params: dict[str, int]) -> dict:
+    """Score the trained model on the target's selection data and on test in one pass; write
+    predictions, gold files, scalars and results.json.
+
+    Selection data (`Target.selection`, unless eval.selection is off) goes to `<run>/dev/` and
+    results.json `dev`; test to `<run>/predictions`, `<run>/gold` and results.json `metrics`.
+    With eval.efficiency, rank 0 then times the exported model in `model_dir` on the test
+    features (the other ranks wait) and results.json records it.
+    """
+    dev = None
+    if cfg.eval.selection:
+        sets = selection_sets(cfg, spec, languages, dist)
+        if sets:
+            dev_lang, _ = _score_split(cfg, spec, sets, engine, tokenizer, dist, run_dirs.dev_dir(run_dir), board, "dev")
+            dev = _dev_record(cfg, spec, dev_lang)
+    test_sets = [(lang, spec, lang, cfg.eval.split) for lang in languages]
+    per_lang, features = _score_split(cfg, spec, test_sets, engine, tokenizer, dist, run_dir, board, "eval")
+    results = _results(cfg, spec, per_lang, dist, params, dev)
     if dist.is_main:
         if cfg.eval.efficiency:
             model = efficiency.load_served_model(model_dir, spec)
@@ -72,6 +91,14 @@ def zero_shot(cfg: RunConfig, spec: TaskSpec, languages, engine, tokenizer, dist
         _write_results(results, run_dir, board)
     dist.barrier()
     return results
+
+
+def _dev_record(cfg: RunConfig, spec: TaskSpec, per_lang: dict) -> dict:
+    """results.json `dev`: the selection data's metrics, their mean and score (same rules as test)."""
+    selection = spec.target.selection
+    average, score = summarise(spec.xtreme_id, per_lang, cfg.benchmark)
+    return {"split": selection.split, "languages": selection.languages, "selection": selection.describe(),
+            "metrics": per_lang, "average": average, "score": score}
 
 
 def _efficiency_settings(cfg: RunConfig, dist: Dist) -> efficiency.Settings:
@@ -90,17 +117,22 @@ def _record_efficiency(results: dict, record: dict, board: Board) -> None:
     print(efficiency.summary(results["task"], record), flush=True)
 
 
-def _results(cfg: RunConfig, spec: TaskSpec, per_lang: dict, dist: Dist, params: dict[str, int]) -> dict:
-    """The results.json record: per-language metrics, their mean and the task score, both over
-    the benchmark's languages for the task (`benchmark` names it), plus what the research axes
-    compare on (grid variant, domain corpora, batch size and learning rate) and the parameter
-    counts of the model that was scored (see toolkit.models.params)."""
-    average, score = summarise(spec.xtreme_id, per_lang, cfg.benchmark)
+def _results(cfg: RunConfig, spec: TaskSpec, per_lang: dict, dist: Dist, params: dict[str, int],
+             dev: dict | None) -> dict:
+    """The results.json record: per-language test metrics, their mean and the task score, both
+    over the benchmark's languages for the task (`benchmark` names it; all None when the test
+    gold is not available, e.g. BUCC's), the same for the selection data (`dev`, or None), plus
+    what the research axes compare on (grid variant, domain corpora, batch size and learning
+    rate) and the parameter counts of the model that was scored (see toolkit.models.params)."""
+    scored = bool(per_lang)
+    average, score = summarise(spec.xtreme_id, per_lang, cfg.benchmark) if scored else (None, None)
     results = {
         "task": spec.name, "approach": cfg.approach, "intermediate": run_dirs.intermediate_name(cfg),
         "variant": dict(cfg.variant), "seed": cfg.seed, "benchmark": cfg.benchmark, "metrics": per_lang,
-        "average": average,
-        "score": score, "params": params,
+        "average": average, "score": score,
+        "test": {"split": cfg.eval.split, "scored": scored,
+                 "note": "" if scored else "no test gold (not public): predictions/ is a submission to score elsewhere"},
+        "dev": dev, "params": params,
     }
     if get_approach(cfg.approach).has_intermediate:
         used = {n for stage in stages.stages(cfg) for n in stage}
@@ -115,9 +147,25 @@ def _results(cfg: RunConfig, spec: TaskSpec, per_lang: dict, dist: Dist, params:
 
 
 def _write_results(results: dict, run_dir: Path, board: Board) -> None:
-    board.scalar(f"eval/{results['task']}/score", results["score"], 0)
+    task = results["task"]
+    if results["score"] is not None:
+        board.scalar(f"eval/{task}/score", results["score"], 0)
+    if results["dev"]:
+        board.scalar(f"dev/{task}/score", results["dev"]["score"], 0)
     atomic_write_json(run_dirs.results_path(run_dir), results)
-    print(f"{results['task']} score: {results['score']:.2f}", flush=True)
+    dev = f", dev {results['dev']['score']:.2f}" if results["dev"] else ""
+    test = "not scored (no test gold)" if results["score"] is None else f"{results['score']:.2f}"
+    print(f"{task} score: {test}{dev}", flush=True)
+
+
+def score_metrics(results: dict) -> dict[str, float]:
+    """The hparams plugin's metrics of a target run: test and dev scores (those it has)."""
+    out = {}
+    if results["score"] is not None:
+        out["hparam/score"] = results["score"]
+    if results["dev"]:
+        out["hparam/dev_score"] = results["dev"]["score"]
+    return out
 
 
 def score_untrained(cfg: RunConfig, spec: TaskSpec, languages, model_path: str, dist: Dist, run_dir: Path) -> dict:
@@ -133,17 +181,20 @@ def score_untrained(cfg: RunConfig, spec: TaskSpec, languages, model_path: str, 
         with unpartitioned():  # rank 0 alone loads it
             encoder = load_encoder(model_path, cfg.model.revision, cfg.model.trust_remote_code).to(dist.device)
         data_dir = local_dir(cfg, spec)
-        per_lang = evaluate_retrieval(
+        scores = evaluate_retrieval(
             spec.name, encoder, tokenizer, languages, data_dir, cfg.eval.retrieval_layer,
             run_dirs.predictions_dir(run_dir), run_dirs.gold_dir(run_dir),
             batch_size=cfg.eval.batch_size, max_length=cfg.model.max_seq_length,
             max_examples=cfg.data.max_eval_examples, benchmark=cfg.benchmark,
+            dev_dir=run_dirs.dev_dir(run_dir) if cfg.eval.selection else None,
         )
         board = Board(run_dirs.board_dir(run_dir))
-        for lang, metrics in per_lang.items():
-            for metric, value in metrics.items():
-                board.scalar(f"eval/{spec.name}/{lang}/{metric}", value, 0)
-        results = _results(cfg, spec, per_lang, dist, parameter_counts(encoder))
+        for tag, split in (("eval", scores.test), ("dev", scores.dev)):
+            for lang, metrics in split.items():
+                for metric, value in metrics.items():
+                    board.scalar(f"{tag}/{spec.name}/{lang}/{metric}", value, 0)
+        dev = _dev_record(cfg, spec, scores.dev) if cfg.eval.selection and scores.dev else None
+        results = _results(cfg, spec, scores.test, dist, parameter_counts(encoder), dev)
         if cfg.eval.efficiency:
             texts = _retrieval_texts(spec, languages, data_dir, cfg.data.max_eval_examples)
             layer = cfg.eval.retrieval_layer
@@ -153,7 +204,7 @@ def score_untrained(cfg: RunConfig, spec: TaskSpec, languages, model_path: str, 
                                                 _efficiency_settings(cfg, dist))
             _record_efficiency(results, record, board)
         _write_results(results, run_dir, board)
-        board.hparams(hparams(cfg), {"hparam/score": results["score"]})
+        board.hparams(hparams(cfg), score_metrics(results))
         board.close()
     dist.barrier()
     return dist.broadcast_object(results)

@@ -7,7 +7,8 @@
 `<intermediate>` is the stages' folder name (`mnli+qqp-then-squad_v2`, see `stages`) plus the
 approach's suffix (translated: `-tr.<langs>`), or `none`; `@<label>.<label>` holds a grid
 variant's axis values. A run folder holds config.yaml, ds_config.json, checkpoints/, tb/,
-encoder/ or model/, predictions/, gold/, results.json, and DONE, written last; a grid cell
+encoder/ or model/, predictions/, gold/ (test), dev/ (the same for the selection data),
+results.json, and DONE, written last; a grid cell
 that failed holds FAILED with its traceback.
 """
 
@@ -117,6 +118,12 @@ def stage_record(run_dir: Path) -> Path:
 def has_started(run_dir: Path) -> bool:
     """Whether a run began (its config is saved, or it checkpointed) without being DONE yet."""
     return (run_dir / CONFIG).exists() or checkpoints_dir(run_dir).exists()
+
+
+def dev_dir(run_dir: Path) -> Path:
+    """A target run's selection-data results: dev/predictions/ and dev/gold/, laid out as the
+    run's own predictions/ and gold/ (XTREME's submission layout)."""
+    return run_dir / "dev"
 
 
 def predictions_dir(run_dir: Path) -> Path:

@@ -16,7 +16,7 @@ from toolkit.families.registry import get_family
 from toolkit.models.encoder import load_tokenizer, resolve_model_path
 from toolkit.pipeline import run_dirs
 from toolkit.pipeline.inputs import configured_task, phase_data, target_languages, target_stages
-from toolkit.pipeline.results import hparams, model_params, score_untrained, zero_shot
+from toolkit.pipeline.results import hparams, model_params, score_metrics, score_untrained, zero_shot
 from toolkit.runtime.distributed import Dist, init_distributed
 from toolkit.tasks.records import TaskSpec
 
@@ -106,7 +106,7 @@ def run_target(cfg: RunConfig) -> Path:
     _, engine = train(cfg, dist, run_dirs.train_files(run_dir, exported), data, tokenizer, model_path, board, heads_from)
     results = zero_shot(cfg, spec, languages, engine, tokenizer, dist, run_dir, board, exported, model_params(engine))
     release_engine(engine)
-    board.hparams(hparams(cfg), {"hparam/score": results["score"]})
+    board.hparams(hparams(cfg), score_metrics(results))
     board.close()
     run_dirs.mark_done(cfg, run_dir, dist)
     return run_dir

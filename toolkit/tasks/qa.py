@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from toolkit.errors import ConfigError, DataError
-from toolkit.tasks.records import Answer, HubSource, LoadRequest, SpanQAExample, TaskSpec, Target
+from toolkit.tasks.records import Answer, HubSource, LoadRequest, Selection, SpanQAExample, TaskSpec, Target
 from toolkit.tasks.io import field, hub_rows, require_file
 from toolkit.tasks.languages import TYDIQA_LANGUAGE_NAMES, codes, require_google_xtreme
 
@@ -382,6 +382,7 @@ XQUAD = TaskSpec(
         benchmarks={"xtreme": XTREME_XQUAD, "xtreme_r": XTREME_XQUAD + codes("ro")},
         eval_examples_per_language=1_190,
         train_task="squad",
+        selection=Selection(languages="english"),  # SQuAD v1.1 dev
     ),
     hub="google/xtreme (XQuAD.<lang>; XTREME's languages only, Romanian from local files)",
     local_layout="<dir>/xquad.<lang>.json (XTREME's download/xquad/)",
@@ -415,6 +416,10 @@ TYDIQA = TaskSpec(
         file_format="qa",
         benchmarks={"xtreme": XTREME_TYDIQA, "xtreme_r": XTREME_TYDIQA},
         eval_examples_per_language=560,
+        selection=Selection(
+            languages="english",
+            caveat="XTREME's TyDiQA-GoldP English dev is also its English test, so English is selected on test",
+        ),
     ),
     train_size=3_696,
     hub="google/xtreme (tydiqa)",

@@ -126,6 +126,39 @@ Loader = Callable[["TaskSpec", LoadRequest], list]
 
 
 @dataclass(frozen=True)
+class Selection:
+    """The data a target's models are compared and chosen on (the paper's dev protocol).
+
+    split: the split scored for selection ("validation"); None when the target has no dev set
+        (Tatoeba), so it is chosen for by the dev average of the other targets.
+    languages: "target": each evaluated language's own dev set (XTREME ships them); "english":
+        English dev only, the validation split of the task the target trains on (XQuAD and
+        TyDiQA-GoldP have no other).
+    without_dev: evaluated languages XTREME has no dev set for (left out of selection).
+    caveat: what a reader of the report must know about this selection data, if anything.
+    """
+
+    split: str | None = "validation"
+    languages: str = "target"
+    without_dev: tuple[str, ...] = ()
+    caveat: str = ""
+
+    def __post_init__(self) -> None:
+        if self.languages not in ("target", "english"):
+            raise ValueError(f"Selection.languages must be 'target' or 'english', not {self.languages!r}")
+
+    def describe(self) -> str:
+        """One line for the report: which data the target is selected on."""
+        if self.split is None:
+            return "no dev set: chosen by the dev average of the other targets"
+        where = "English" if self.languages == "english" else "each language's"
+        text = f"{where} {self.split} split"
+        if self.without_dev:
+            text += f" (none for {', '.join(self.without_dev)})"
+        return text + (f"; {self.caveat}" if self.caveat else "")
+
+
+@dataclass(frozen=True)
 class Target:
     """What makes a task an XTREME target, all in one place.
 
@@ -141,6 +174,9 @@ class Target:
     train_stages: English tasks fine-tuned on first, in order, before train_task (its
         benchmark's recipe: XTREME-R trains XCOPA on SocialIQA, then COPA). The run config may
         override them.
+    selection: the dev data models are compared and chosen on (see `Selection`).
+    test_labels_public: False when the test gold is not released (BUCC): test then yields
+        submission files only, unless local data brings its gold.
     """
 
     xtreme_id: str
@@ -149,6 +185,8 @@ class Target:
     eval_examples_per_language: int
     train_task: str | None = None
     train_stages: tuple[str, ...] = ()
+    selection: Selection = Selection()
+    test_labels_public: bool = True
 
     @property
     def languages(self) -> tuple[str, ...]:

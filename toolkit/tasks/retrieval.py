@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from toolkit.errors import ConfigError, DataError
-from toolkit.tasks.records import HubSource, LoadRequest, RetrievalExample, TaskSpec, Target
+from toolkit.tasks.records import HubSource, LoadRequest, RetrievalExample, Selection, TaskSpec, Target
 from toolkit.tasks.io import field, hub_rows, require_file
 from toolkit.tasks.languages import codes, file_code, require_google_xtreme
 
@@ -294,6 +294,7 @@ TATOEBA = TaskSpec(
         file_format="tatoeba",
         benchmarks={"xtreme": XTREME_TATOEBA, "xtreme_r": XTREME_TATOEBA + codes("az lt pl uk ro")},
         eval_examples_per_language=1_000,
+        selection=Selection(split=None),  # XTREME's Tatoeba is one split, its test
     ),
     hub=f"{XTREME_HUB} (tatoeba.<xxx>, split validation; XTREME's 36 languages only, XTREME-R's 5 more "
         "from LASER's files)",
@@ -311,6 +312,9 @@ BUCC2018 = TaskSpec(
         file_format="bucc",
         benchmarks={"xtreme": codes("de fr ru zh")},
         eval_examples_per_language=20_000,
+        # BUCC's "sample" (dev) gold tunes the mining threshold; its test gold was never released
+        selection=Selection(caveat="BUCC's dev F1 is measured at the margin threshold tuned on it"),
+        test_labels_public=False,
     ),
     hub=f"{XTREME_HUB} (bucc18.<lang>; gold pairs only, not comparable to BUCC results)",
     local_layout="<dir>/<lang>-en.{sample,training}.{<lang>,en} (id<TAB>sentence) and "

@@ -67,7 +67,7 @@ def test_report_numbers_equal_results_files(tmp_path):
             cell = rows[name]["cells"][task]
             scores = expected(approach, inter, task)
             assert cell["mean"] == pytest.approx(statistics.fmean(scores))
-            assert cell["std"] == pytest.approx(statistics.stdev(scores) if len(scores) > 1 else 0.0)
+            assert cell["std"] == (pytest.approx(statistics.stdev(scores)) if len(scores) > 1 else None)
             assert cell["seeds"] == len(scores)
             base = statistics.fmean(expected("none", "none", task))
             assert cell["delta"] == (None if approach == "none" else pytest.approx(cell["mean"] - base))
@@ -83,7 +83,9 @@ def test_report_numbers_equal_results_files(tmp_path):
     out = tmp_path / "exp" / "report"
     assert json.loads((out / "report.json").read_text()) == json.loads(json.dumps(table))
     markdown = (out / "report.md").read_text()
-    assert "| english/mnli | 81.0 ± 2.1 (+5.0) | 75.2 ± 1.1 (-1.2) | 78.1 (+1.9) |" in markdown
+    # The average's spread is that of the per-seed averages: (79.5+76)/2 = 77.75 and (82.5+74.5)/2 = 78.5.
+    assert mnli["average"]["std"] == pytest.approx(statistics.stdev([77.75, 78.5]))
+    assert "| english/mnli | 81.0 ± 2.1 (n=2) (+5.0) | 75.2 ± 1.1 (n=2) (-1.2) | 78.1 ± 0.5 (n=2) (+1.9) |" in markdown
     assert "| english/cosmosqa | 76.0 (+0.0) | – | – |" in markdown
     assert "### xnli" in markdown and "| english/mnli | 77.0 | 85.0 |" in markdown  # de, en
     csv_rows = list(csv.DictReader(io.StringIO((out / "report.csv").read_text())))

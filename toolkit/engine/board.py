@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 
-SCORE_METRICS = ("hparam/score", "hparam/validation_score")  # target runs, intermediate runs
+# target runs (test and dev scores), intermediate runs
+SCORE_METRICS = ("hparam/score", "hparam/dev_score", "hparam/validation_score")
 
 
 class Board:

@@ -320,6 +320,24 @@ def span_f1(predictions: TagLists, golds: TagLists, language=None) -> dict:
     }
 
 
+def span_counts(predictions: TagLists, golds: TagLists) -> dict[str, tuple[int, int, int]]:
+    """Per gold sentence, (correct, predicted, gold) span counts under `span_f1`'s chunking: the
+    sums over sentences give its micro precision, recall and F1 exactly (spans never cross
+    sentences), so a resample of sentences can be scored without rerunning seqeval."""
+    y_true, y_pred = _tag_rows("seqeval", predictions, golds, "O")
+    # heavy: seqeval loads scikit-learn and SciPy, only when tagging is scored
+    from seqeval.metrics.sequence_labeling import get_entities
+
+    counts = {}
+    for key, gold, pred in zip(golds, y_true, y_pred):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # non-IOB tags (UD-POS), as in span_f1
+            true = set(get_entities([_seqeval_0x_tag(t) for t in gold]))
+            found = set(get_entities([_seqeval_0x_tag(t) for t in pred]))
+        counts[key] = (len(true & found), len(found), len(true))
+    return counts
+
+
 def tagging_accuracy(predictions: TagLists, golds: TagLists, language=None) -> dict:
     """Share of tokens tagged correctly (CCG supertagging validation)."""
     y_true, y_pred = _tag_rows("tagging_accuracy", predictions, golds, _MISSING)

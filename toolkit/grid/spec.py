@@ -13,6 +13,7 @@ from toolkit.approaches.registry import APPROACHES, get_approach
 from toolkit.config.overrides import apply_values, parse_overrides
 from toolkit.config.schema import LABEL_CHARS, RunConfig
 from toolkit.errors import ConfigError, nearest
+from toolkit.families.registry import get_family
 from toolkit.io import repo_path
 from toolkit.pipeline import run_dirs
 from toolkit.pipeline.checks import check_run_config
@@ -152,6 +153,26 @@ def _intermediates(raw: Any, approaches: list[str], path: Path) -> dict[str, lis
     return out
 
 
+def _seeds(raw: Any, approaches: list[str], path: Path) -> dict[str, list[int]]:
+    """`seeds`: one list for every approach, or a mapping approach -> list (e.g. more seeds for
+    the `none` control than for the rest)."""
+    if isinstance(raw, dict):
+        unknown = [a for a in raw if a not in approaches]
+        missing = [a for a in approaches if a not in raw]
+        if unknown or missing:
+            raise ConfigError(f"{path}: seeds as a mapping must list each of the grid's approaches "
+                              f"({', '.join(approaches)}) once" + (f"; unknown: {', '.join(map(str, unknown))}"
+                                                                    if unknown else "")
+                              + (f"; missing: {', '.join(missing)}" if missing else ""))
+        lists = {a: _names_list(raw[a], f"seeds.{a}", path) for a in approaches}
+    else:
+        lists = dict.fromkeys(approaches, _names_list(raw, "seeds", path))
+    for approach, values in lists.items():
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in values) or len(set(values)) != len(values):
+            raise ConfigError(f"{path}: seeds of {approach!r} must be distinct integers, got {values!r}")
+    return lists
+
+
 def _axes(raw: Any, path: Path) -> list[tuple[dict[str, str], dict]]:
     """Every combination of the axes' values: ({axis: label}, nested overrides), in spec order."""
     if raw is None:
@@ -247,9 +268,7 @@ def load_grid(spec_path: str | Path, overrides: list[str] = ()) -> Grid:
                               f"valid approaches: {', '.join(APPROACHES)}")
     per_approach = _intermediates(spec.get("intermediates"), approaches, path)
     targets = [_target(t, path, i) for i, t in enumerate(_names_list(spec["targets"], "targets", path))]
-    seeds = _names_list(spec["seeds"], "seeds", path)
-    if not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
-        raise ConfigError(f"{path}: seeds must be integers, got {seeds!r}")
+    seeds = _seeds(spec["seeds"], approaches, path)
     phase_layers = {}
     for phase in ("intermediate", "target"):
         key = f"{phase}_overrides"
@@ -284,7 +303,9 @@ def load_grid(spec_path: str | Path, overrides: list[str] = ()) -> Grid:
                     keys = {**inter_keys, "target": t.task}
                     if t.languages:
                         keys["eval"] = {"languages": list(t.languages)}
-                    for seed in seeds:
+                    # A target that is not trained (retrieval) gives the same result under every seed.
+                    trainable = get_family(get_task(t.task).family).trainable
+                    for seed in seeds[approach] if trainable else seeds[approach][:1]:
                         try:
                             cfg = _cell_config(layers + [phase_layers["target"], t.overrides, variant_layer,
                                                          command_line], {**keys, "seed": seed})

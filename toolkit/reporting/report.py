@@ -18,101 +18,33 @@ import csv
 import io
 import json
 import statistics
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from toolkit.approaches.translated import TRANSLATED_MARK
-from toolkit.errors import ConfigError, DataError
 from toolkit.evaluation.efficiency import NUMBERS as COST_NUMBERS  # averaged over seeds
-from toolkit.evaluation.metrics import task_score
+from toolkit.evaluation.significance import RESAMPLES
 from toolkit.io import atomic_path, atomic_write_text
-from toolkit.pipeline.run_dirs import is_control, report_row_name, result_files
+from toolkit.pipeline.run_dirs import is_control, report_row_name
 from toolkit.pipeline.stages import FOLDER_CHAIN, JOIN
+from toolkit.reporting.cells import TEST, Row, benchmark_of, collect, seed_stats
+from toolkit.reporting.protocol import (
+    average_over, dev_table, load_published, ordered_targets, published_comparison, test_table,
+)
 from toolkit.reporting.tensorboard import write_comparison
 from toolkit.tasks.benchmarks import get_benchmark
 from toolkit.tasks.registry import get_task
 
 
-@dataclass
-class Row:
-    approach: str
-    intermediate: str
-    variant: dict[str, str] = field(default_factory=dict)  # grid axis -> value label
-    scores: dict[str, list[float]] = field(default_factory=dict)  # target -> score per seed
-    seeds: dict[str, list[int]] = field(default_factory=dict)  # target -> the seeds of `scores`
-    per_language: dict[str, dict[str, list[float]]] = field(default_factory=dict)  # target -> lang -> scores
-    params: int | None = None  # encoder parameters (results.json `params`, heads left out)
-    corpora: list[dict] = field(default_factory=list)  # domain corpora of the intermediate mix
-    benchmarks: set[str] = field(default_factory=set)  # the benchmarks its results were scored under
-    efficiency: dict[str, list[dict]] = field(default_factory=dict)  # target -> results.json records
-
-    @property
-    def name(self) -> str:
-        return report_row_name(self.approach, self.intermediate, self.variant)
-
-
-def benchmark_of(rows: list[Row]) -> str:
-    """The one benchmark every row's cells were scored under."""
-    names = {name for row in rows for name in row.benchmarks}
-    if len(names) > 1:
-        raise ConfigError(
-            f"the experiment mixes results of benchmarks {', '.join(sorted(names))}: their scores average "
-            "over different languages, so report each benchmark's runs from an experiment of its own"
-        )
-    return names.pop() if names else "xtreme"
-
-
-def collect(experiment_dir: str | Path) -> list[Row]:
-    """Every finished target cell (results.json next to DONE) under an experiment folder.
-
-    A results.json without `benchmark` (written before the field existed) counts as XTREME.
-    """
-    root = Path(experiment_dir)
-    if not root.is_dir():
-        raise ConfigError(f"{root} is not an experiment folder")
-    rows: dict[tuple[str, str], Row] = {}
-    for path in result_files(root):
-        try:
-            result = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as err:
-            raise DataError(f"{path}: not valid JSON ({err})") from err
-        variant = dict(result.get("variant") or {})
-        key = (result["approach"], result["intermediate"], tuple(variant.items()))
-        row = rows.setdefault(key, Row(result["approach"], result["intermediate"], variant))
-        if result.get("params"):
-            params = result["params"]
-            row.params = int(params.get("total", 0)) - int(params.get("heads", 0))
-        row.corpora = result.get("corpora") or row.corpora
-        task = result["task"]
-        row.benchmarks.add(result.get("benchmark", "xtreme"))
-        row.scores.setdefault(task, []).append(result["score"])
-        row.seeds.setdefault(task, []).append(result["seed"])
-        metric = get_task(task).metric
-        for lang, metrics in result["metrics"].items():
-            row.per_language.setdefault(task, {}).setdefault(lang, []).append(task_score(metric, metrics))
-        if "efficiency" in result:
-            row.efficiency.setdefault(task, []).append(result["efficiency"])
-    if not rows:
-        raise ConfigError(f"{root} has no finished target runs (results.json with DONE)")
-    axes = list(dict.fromkeys(axis for r in rows.values() for axis in r.variant))
-    return sorted(rows.values(), key=lambda r: (
-        tuple(r.variant.get(a, "") for a in axes), not is_control(r.approach), r.approach, r.intermediate))
-
-
-def _mean_std(values: list[float]) -> tuple[float, float]:
-    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
-
-
-def build_table(rows: list[Row]) -> dict:
-    """The report as data: columns, and per row the mean/std/delta of each target and the average.
+def build_table(rows: list[Row], resamples: int = RESAMPLES) -> dict:
+    """The report as data: columns, and per row the mean/std/delta of each target and the average
+    (test, every row); the paper's Table 1 (`dev`) and Table 2 (`test`, chosen on dev); the
+    published numbers beside ours; the research axes' comparisons and the inference cost.
 
     `benchmark` describes the average: its label, the targets it covers, and the benchmark's
     tasks it leaves out (not run in this experiment, or not run by this toolkit).
     """
     bench = get_benchmark(benchmark_of(rows))
-    present = {t for r in rows for t in r.scores}
-    order = [t for task_id in bench.languages for t in sorted(present) if get_task(t).xtreme_id == task_id]
-    targets = order + sorted(present - set(order))
+    targets = [t for t in ordered_targets(rows, bench.name) if any(t in r.scores for r in rows)]
     table = {
         "columns": targets + ["average"],
         "benchmark": {
@@ -128,22 +60,25 @@ def build_table(rows: list[Row]) -> dict:
         cells = {}
         for t in targets:
             if t in row.scores:
-                mean, std = _mean_std(row.scores[t])
+                mean, std, n = seed_stats(row.scores[t])
                 delta = None
                 if baseline is not None and t in baseline.scores and row is not baseline:
-                    delta = mean - _mean_std(baseline.scores[t])[0]
-                cells[t] = {"mean": mean, "std": std, "seeds": len(row.scores[t]), "delta": delta}
+                    delta = mean - statistics.fmean(baseline.scores[t])
+                cells[t] = {"mean": mean, "std": std, "seeds": n, "delta": delta}
         complete = all(t in cells for t in targets)
         if complete:
-            mean = statistics.fmean(cells[t]["mean"] for t in targets)
+            avg = average_over({t: row.seed_scores(TEST)[t] for t in targets})
             delta = None
             base_cells = next((r for r in table["rows"] if baseline is not None and r["name"] == baseline.name), None)
             if base_cells is not None and row is not baseline and base_cells["cells"].get("average"):
-                delta = mean - base_cells["cells"]["average"]["mean"]
-            cells["average"] = {"mean": mean, "std": 0.0, "seeds": None, "delta": delta}
+                delta = avg["mean"] - base_cells["cells"]["average"]["mean"]
+            cells["average"] = {**avg, "delta": delta}
         table["rows"].append({"name": row.name, "approach": row.approach, "intermediate": row.intermediate,
                               "variant": row.variant, "params": row.params, "corpora": row.corpora,
                               "cells": cells})
+    table["dev"] = dev_table(rows, bench.name, resamples)
+    table["test"] = test_table(rows, bench.name, resamples)
+    table["published"] = published_comparison(table["dev"], table["test"], load_published())
     table["comparisons"] = comparisons(table)
     table["per_language"] = {
         t: {row.name: {lang: statistics.fmean(v) for lang, v in row.per_language.get(t, {}).items()} for row in rows}
@@ -367,28 +302,138 @@ def _cell(c: dict | None) -> str:
     if c is None:
         return "–"
     text = f"{c['mean']:.1f}"
-    if c["seeds"] and c["seeds"] > 1:
-        text += f" ± {c['std']:.1f}"
+    if c["std"] is not None:
+        text += f" ± {c['std']:.1f} (n={c['seeds']})"
     if c["delta"] is not None:
-        text += f" ({c['delta']:+.1f})"
+        text += f" ({c['delta']:+.1f}"
+        if c.get("low") is not None:
+            text += f" [{c['low']:+.1f}, {c['high']:+.1f}]" + ("†" if c["covers_zero"] else "")
+        text += ")"
     return text
+
+
+SIGNIFICANCE_NOTE = (
+    "Cells: mean over seeds, ± the sample standard deviation of the per-seed scores when there are "
+    "several (n seeds; for an average, of the per-seed averages; a target run once, such as retrieval, "
+    "counts with its one value in every seed's average), then the change against `none` of the same "
+    "variant and its 95% paired-bootstrap interval over evaluation examples ({resamples} resamples, "
+    "seeded); † marks a change whose interval covers 0."
+)
+
+
+def _protocol_rows(columns: list[str], rows: list[dict], label: str, average_label: str) -> list[str]:
+    header = [average_label if c == "average" else c for c in columns]
+    lines = [f"| {label} | " + " | ".join(header) + " |", "|---|" + "---|" * len(columns)]
+    for row in rows:
+        cells = []
+        for c in columns:
+            cell = row["cells"].get(c)
+            text = _cell(cell)
+            if cell is not None and cell.get("chosen") and row.get("kind") == "chosen":
+                text += f"<br>{cell['chosen']}" + (" (tie)" if cell.get("tie") else "")
+            cells.append(text)
+        lines.append(f"| {row['name']} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def protocol_markdown(table: dict, resamples: int = RESAMPLES) -> list[str]:
+    """Table 1 (dev), Table 2 (test, chosen on dev) and the published numbers, as Markdown lines."""
+    dev, test, bench = table["dev"], table["test"], table["benchmark"]
+    lines = ["## Table 1: dev (selection data), every intermediate against `none`", ""]
+    if len(dev["columns"]) > 1 and dev["rows"]:
+        lines += _protocol_rows(dev["columns"], dev["rows"], "approach / intermediate", "dev average")
+    else:
+        lines.append("No cell has dev scores yet (results.json without `dev`: rerun `evaluate`).")
+    lines += ["", "Selection data per target: " + "; ".join(f"{t}: {d}" for t, d in dev["selection"].items()) + "."]
+    if dev["no_dev"]:
+        lines.append(f"Not in Table 1 (no dev set): {', '.join(dev['no_dev'])}; in Table 2 each is chosen for by "
+                     "the dev average over the targets that have one.")
+    lines += ["", "## Table 2: test, `none` against the intermediate chosen on dev for each target", ""]
+    for group in test["groups"]:
+        if group["variant"]:
+            lines += [f"Variant {'.'.join(group['variant'].values())}:", ""]
+        lines += _protocol_rows(test["columns"], group["rows"], "approach", test["average_label"]) + [""]
+    included = ", ".join(test["included"]) or "none"
+    lines.append(f"{test['average_label']} as XTREME computes it: each task's score averaged over its languages, "
+                 f"then the mean over the tasks; here over {included}.")
+    if test["excluded"]:
+        lines.append("Not scored on test: " + "; ".join(f"{t} ({why})" for t, why in test["excluded"].items()) + ".")
+    if test["not_run"]:
+        lines.append(f"{bench['title']} tasks without results in this experiment: {', '.join(test['not_run'])}.")
+    lines += ["", SIGNIFICANCE_NOTE.format(resamples=resamples), ""]
+    lines += _published_markdown(table["published"])
+    return lines
+
+
+def _pub(value: float | None, signed: bool = False) -> str:
+    return _num(value, signed)
+
+
+def _published_markdown(pub: dict) -> list[str]:
+    lines = ["## Published numbers beside ours", ""]
+    lines += ["| Table 1: intermediate (english) | published dev average change | ours | ours − published | source |",
+              "|---|---|---|---|---|"]
+    for e in pub["dev_average_change"]:
+        source = e["source"] + ("" if e["verified"] else " (not verified)")
+        lines.append(f"| {e['intermediate']} | {_pub(e['published'], True)} | {_pub(e['ours'], True)} | "
+                     f"{_pub(e['difference'], True)} | {source} |")
+    if pub["test"]:
+        lines += ["", "| Table 2: task | XLM-R published | our `none` | diff | X-STILTs published | ours chosen on dev | diff | source |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for e in pub["test"]:
+            x, s = e["xlmr"], e["xstilts"]
+            lines.append(f"| {e['task']} | {_pub(x['published'])} | {_pub(x['ours'])} | {_pub(x['difference'], True)} | "
+                         f"{_pub(s['published'])} | {_pub(s['ours'])} | {_pub(s['difference'], True)} | {e['source']} |")
+    change = pub["test_average_change"]
+    if change:
+        lines += ["", f"Average change of the intermediate chosen on dev against `none`: ours "
+                  f"{_pub(change['ours'], True)}, published {_pub(change['published'], True)} ({change['source']})."]
+    lines += ["", "Sources:"] + [f"- {key}: {text}" for key, text in pub["sources"].items()]
+    lines.append("QA tasks are compared as (F1 + EM) / 2. Published numbers are XLM-R Large on the full test "
+                 "sets; a run at another scale or on other data is not expected to match them.")
+    return lines
+
+
+def protocol_csv(table: dict) -> str:
+    """Tables 1 and 2 as CSV: one line per table, row and column."""
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(["table", "variant", "row", "column", "mean", "std", "seeds", "delta_vs_none",
+                     "ci_low", "ci_high", "covers_zero", "chosen", "tie"])
+
+    def put(name: str, variant: dict, row: dict) -> None:
+        for col, c in row["cells"].items():
+            writer.writerow([name, ";".join(f"{a}={v}" for a, v in variant.items()), row["name"], col,
+                             f"{c['mean']:.4f}", "" if c["std"] is None else f"{c['std']:.4f}", c["seeds"],
+                             *("" if c.get(k) is None else f"{c[k]:.4f}" for k in ("delta", "low", "high")),
+                             "" if c.get("covers_zero") is None else c["covers_zero"],
+                             c.get("chosen", ""), c.get("tie", "")])
+
+    for row in table["dev"]["rows"]:
+        put("dev", row["variant"], row)
+    for group in table["test"]["groups"]:
+        for row in group["rows"]:
+            put("test", group["variant"], row)
+    return buf.getvalue()
 
 
 def to_markdown(table: dict) -> str:
     cols = table["columns"]
     bench = table["benchmark"]
     header = [bench["average_label"] if c == "average" else c for c in cols]
-    lines = ["| approach / intermediate | " + " | ".join(header) + " |", "|---|" + "---|" * len(cols)]
+    lines = ["## Every cell on test", "",
+             "| approach / intermediate | " + " | ".join(header) + " |", "|---|" + "---|" * len(cols)]
     for row in table["rows"]:
         lines.append(f"| {row['name']} | " + " | ".join(_cell(row["cells"].get(c)) for c in cols) + " |")
     lines.append("")
-    lines.append("Cells: mean score over seeds (± standard deviation when several), and the change "
-                 f"against `none` in parentheses. Scores are {bench['title']}'s (benchmark={bench['name']}): "
+    lines.append("Cells: mean score over seeds (± sample standard deviation and n when several), and the "
+                 f"change against `none` in parentheses. Scores are {bench['title']}'s (benchmark={bench['name']}): "
                  "accuracy or F1, QA (F1+EM)/2, each averaged over the benchmark's languages for the task.")
     coverage = f"{bench['average_label']}: the mean over {', '.join(bench['averaged'])}"
     if bench["missing"]:
         coverage += f"; {bench['title']}'s {', '.join(bench['missing'])} not included"
     lines.append(coverage + " (a row without every column has none).")
+    lines += ["", *protocol_markdown(table)]
     lines += comparisons_markdown(table.get("comparisons") or comparisons(table), cols)
     cost = cost_markdown(table)
     if cost:
@@ -411,7 +456,7 @@ def to_csv(table: dict) -> str:
         variant = ";".join(f"{a}={v}" for a, v in row["variant"].items())
         for col, c in row["cells"].items():
             writer.writerow([row["approach"], row["intermediate"], variant, row["params"] or "", col,
-                             f"{c['mean']:.4f}", f"{c['std']:.4f}", c["seeds"] or "",
+                             f"{c['mean']:.4f}", "" if c["std"] is None else f"{c['std']:.4f}", c["seeds"] or "",
                              "" if c["delta"] is None else f"{c['delta']:.4f}"])
     return buf.getvalue()
 
@@ -456,6 +501,7 @@ def write_report(experiment_dir: str | Path, out_dir: str | Path | None = None) 
     out = Path(out_dir) if out_dir else Path(experiment_dir) / "report"
     out.mkdir(parents=True, exist_ok=True)
     for name, text in (("report.md", to_markdown(table)), ("report.csv", to_csv(table)),
+                       ("protocol.csv", protocol_csv(table)),
                        ("inference_cost.csv", cost_csv(table)), ("report.json", json.dumps(table, indent=2) + "\n")):
         atomic_write_text(out / name, text)
     heatmap(table, out / "heatmap.png")

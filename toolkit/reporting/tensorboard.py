@@ -54,9 +54,10 @@ def write_comparison(experiment_dir: str | Path, rows, table: dict, markdown: st
             for seed, score in zip(row.seeds[task], scores):
                 writer.add_scalar(f"compare/{task}/score", score, seed)
         for task, cell in next(r for r in table["rows"] if r["name"] == row.name)["cells"].items():
+            std = cell["std"] or 0.0  # one seed: no spread
             writer.add_scalar(f"compare/{task}/mean", cell["mean"], 0)
-            writer.add_scalar(f"compare/{task}/lower", cell["mean"] - cell["std"], 0)
-            writer.add_scalar(f"compare/{task}/upper", cell["mean"] + cell["std"], 0)
+            writer.add_scalar(f"compare/{task}/lower", cell["mean"] - std, 0)
+            writer.add_scalar(f"compare/{task}/upper", cell["mean"] + std, 0)
         writer.close()
 
     writer = SummaryWriter(str(out / "report"))

@@ -15,6 +15,7 @@ resampled changes (percentile bootstrap).
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
 
@@ -36,6 +37,7 @@ class ExampleStats:
     ids: tuple[str, ...]
     values: np.ndarray  # (examples, statistics)
     metric: str
+    gold: str  # digest of the gold: line files carry no ids, so pairing also compares the gold
 
     def score(self, weights: np.ndarray | None = None) -> np.ndarray | float:
         """The task score (percent) of the whole set, or of each resample for `weights`
@@ -104,7 +106,9 @@ def example_stats(xtreme_id: str, predictions, golds, language: str) -> ExampleS
     ids = tuple(sorted(per))
     if not ids:
         raise DataError(f"{xtreme_id} {language}: no examples to resample")
-    return ExampleStats(ids, np.array([per[i] for i in ids], dtype=np.float64).reshape(len(ids), -1), metric)
+    digest = hashlib.sha256(repr(sorted(golds.items()) if isinstance(golds, Mapping) else sorted(golds)).encode())
+    return ExampleStats(ids, np.array([per[i] for i in ids], dtype=np.float64).reshape(len(ids), -1), metric,
+                        digest.hexdigest()[:16])
 
 
 @dataclass(frozen=True)
@@ -122,8 +126,7 @@ class Change:
 
 
 def _check_paired(a: Sequence[ExampleStats], b: Sequence[ExampleStats], where: str) -> None:
-    ids = {s.ids for s in (*a, *b)}
-    if len(ids) != 1:
+    if len({(s.ids, s.gold) for s in (*a, *b)}) != 1:
         raise DataError(f"{where}: the runs compared were evaluated on different examples, so they cannot be paired")
 
 

@@ -165,7 +165,7 @@ def choose(candidates: list[Row], task: str, dev_targets: list[str]) -> tuple[Ro
     return winners[0], len(winners) > 1
 
 
-def test_table(rows: list[Row], benchmark: str, resamples: int = RESAMPLES) -> dict:
+def selected_table(rows: list[Row], benchmark: str, resamples: int = RESAMPLES) -> dict:
     """Table 2: test scores of `none` and of the intermediate chosen on dev for each target (per
     approach, and over all approaches), with the benchmark's average over the scored targets."""
     boot = _Bootstrap(benchmark, resamples)

@@ -28,7 +28,7 @@ from toolkit.pipeline.run_dirs import is_control, report_row_name
 from toolkit.pipeline.stages import FOLDER_CHAIN, JOIN
 from toolkit.reporting.cells import TEST, Row, benchmark_of, collect, seed_stats
 from toolkit.reporting.protocol import (
-    average_over, dev_table, load_published, ordered_targets, published_comparison, test_table,
+    average_over, dev_table, load_published, ordered_targets, published_comparison, selected_table,
 )
 from toolkit.reporting.tensorboard import write_comparison
 from toolkit.tasks.benchmarks import get_benchmark
@@ -77,7 +77,7 @@ def build_table(rows: list[Row], resamples: int = RESAMPLES) -> dict:
                               "variant": row.variant, "params": row.params, "corpora": row.corpora,
                               "cells": cells})
     table["dev"] = dev_table(rows, bench.name, resamples)
-    table["test"] = test_table(rows, bench.name, resamples)
+    table["test"] = selected_table(rows, bench.name, resamples)
     table["published"] = published_comparison(table["dev"], table["test"], load_published())
     table["comparisons"] = comparisons(table)
     table["per_language"] = {

@@ -15,7 +15,7 @@ from toolkit.families.registry import FAMILIES, get_family
 from toolkit.grid.runner import cell_status
 from toolkit.grid.spec import Cell, Grid
 from toolkit.models.params import config_parameter_counts
-from toolkit.pipeline.inputs import target_languages, target_stages
+from toolkit.pipeline.inputs import selection_sets, target_languages, target_stages
 from toolkit.pipeline.stages import corpus_names, last_stage
 from toolkit.tasks.registry import get_task
 
@@ -161,8 +161,14 @@ def cell_compute(cell: Cell, gpus: int = 1) -> dict[str, Any]:
             for task in [*target_stages(cfg, spec), source]:
                 train += _train_tokens(cfg, [task], gpus, measured)
         examples = 0
-        for lang in target_languages(cfg, spec):
-            count = local_count(spec, cfg.eval.split, lang, cfg)
+        languages = target_languages(cfg, spec)
+        # Test, then the selection (dev) data scored in the same pass (a dev set's size is
+        # taken as the test set's where no local data is there to count).
+        sets = [(spec, lang, cfg.eval.split) for lang in languages]
+        if get_family(spec.family).trainable:  # retrieval's dev pass (BUCC) is part of its mining
+            sets += [(s, load, split) for _, s, load, split in selection_sets(cfg, spec, languages)]
+        for task, lang, split in sets:
+            count = local_count(task, split, lang, cfg)
             measured.append(count is not None)
             count = spec.target.eval_examples_per_language if count is None else count
             examples += min(count, cfg.data.max_eval_examples or count)

@@ -48,15 +48,19 @@ def eval_set(cfg: RunConfig, spec: TaskSpec, source: TaskSpec, split: str, lang:
     return EvalSet(spec, lang or "en", examples, features(cfg, spec, examples, tokenizer, dist))
 
 
-def selection_sets(cfg: RunConfig, spec: TaskSpec, languages, dist: Dist) -> list[tuple[str, TaskSpec, str | None, str]]:
+def selection_sets(cfg: RunConfig, spec: TaskSpec, languages,
+                   dist: Dist | None = None) -> list[tuple[str, TaskSpec, str | None, str]]:
     """What a target's selection data is, as (language, source spec, loader language, split):
     each evaluated language's dev set (less those without one, or `eval.selection_languages`),
-    or English dev of the task the target trains on; empty when the target has no dev set."""
+    or English dev of the task the target trains on; empty when the target has no dev set or
+    eval.selection is off. With `dist`, specs are configured for the run; without, as registered."""
     selection = spec.target.selection
-    if selection.split is None:
+    if selection.split is None or not cfg.eval.selection:
         return []
     if selection.languages == "english":
-        source = configured_task(cfg, spec.train_task, dist) if spec.train_task else spec
+        source = spec
+        if spec.train_task:
+            source = configured_task(cfg, spec.train_task, dist) if dist is not None else get_task(spec.train_task)
         return [("en", source, None, selection.split)]  # as phase_data validates on it
     chosen = cfg.eval.selection_languages
     if chosen is None:

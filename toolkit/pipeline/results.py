@@ -74,11 +74,10 @@ def zero_shot(cfg: RunConfig, spec: TaskSpec, languages, engine, tokenizer, dist
     features (the other ranks wait) and results.json records it.
     """
     dev = None
-    if cfg.eval.selection:
-        sets = selection_sets(cfg, spec, languages, dist)
-        if sets:
-            dev_lang, _ = _score_split(cfg, spec, sets, engine, tokenizer, dist, run_dirs.dev_dir(run_dir), board, "dev")
-            dev = _dev_record(cfg, spec, dev_lang)
+    sets = selection_sets(cfg, spec, languages, dist)
+    if sets:
+        dev_lang, _ = _score_split(cfg, spec, sets, engine, tokenizer, dist, run_dirs.dev_dir(run_dir), board, "dev")
+        dev = _dev_record(cfg, spec, dev_lang)
     test_sets = [(lang, spec, lang, cfg.eval.split) for lang in languages]
     per_lang, features = _score_split(cfg, spec, test_sets, engine, tokenizer, dist, run_dir, board, "eval")
     results = _results(cfg, spec, per_lang, dist, params, dev)

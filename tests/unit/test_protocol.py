@@ -243,6 +243,7 @@ def test_report_has_both_tables_and_the_published_numbers(tmp_path):
     assert "english/mnli" in text and "(tie)" in text and "†" in text
     assert "Selection data per target: xnli: each language's validation split" in text
     assert "Not in Table 1 (no dev set): tatoeba" in text
+    assert "Not finished yet (no results.json with DONE): mlm/mnli: tatoeba; mlm/squad: pawsx, tatoeba." in text
     assert "## Published numbers beside ours" in text and "rembert2021" in text
     pub = {e["task"]: e for e in table["published"]["test"]}
     assert pub["xnli"]["xlmr"]["published"] == 79.2

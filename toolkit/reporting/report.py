@@ -76,6 +76,9 @@ def build_table(rows: list[Row], resamples: int = RESAMPLES) -> dict:
         table["rows"].append({"name": row.name, "approach": row.approach, "intermediate": row.intermediate,
                               "variant": row.variant, "params": row.params, "corpora": row.corpora,
                               "cells": cells})
+    # A partial grid: which (row, target) cells have no finished run yet.
+    table["missing"] = {row.name: [t for t in targets if t not in row.scores and t not in row.unscored]
+                        for row in rows if any(t not in row.scores and t not in row.unscored for t in targets)}
     table["dev"] = dev_table(rows, bench.name, resamples)
     table["test"] = selected_table(rows, bench.name, resamples)
     table["published"] = published_comparison(table["dev"], table["test"], load_published())
@@ -433,6 +436,9 @@ def to_markdown(table: dict) -> str:
     if bench["missing"]:
         coverage += f"; {bench['title']}'s {', '.join(bench['missing'])} not included"
     lines.append(coverage + " (a row without every column has none).")
+    if table.get("missing"):
+        lines.append("Not finished yet (no results.json with DONE): "
+                     + "; ".join(f"{name}: {', '.join(tasks)}" for name, tasks in table["missing"].items()) + ".")
     lines += ["", *protocol_markdown(table)]
     lines += comparisons_markdown(table.get("comparisons") or comparisons(table), cols)
     cost = cost_markdown(table)

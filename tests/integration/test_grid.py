@@ -83,7 +83,9 @@ def test_cells_order_configs_and_overrides(tmp_path):
     ({"targets": [{"task": "xnli", "langs": ["de"]}]}, "unknown key 'langs'"),
     ({"targets": [{"task": "xnli", "overrides": {"train.lerning_rate": 1}}]}, "'train.lerning_rate'"),
     ({"target_overrides": {"seed": 3}}, "seed cannot be overridden"),
-    ({"seeds": ["one"]}, "seeds must be integers"),
+    ({"seeds": ["one"]}, "must be distinct integers, got ['one']"),
+    ({"seeds": [1, 1]}, "must be distinct integers, got [1, 1]"),
+    ({"seeds": {"nnone": [1]}}, "seeds as a mapping must list each of the grid's approaches"),
 ])
 def test_bad_specs_fail_before_any_work(tmp_path, change, message):
     spec = write_spec(tmp_path / "g.yaml", tmp_path / "runs", "embedded", tmp_path / "data", **change)

@@ -61,6 +61,13 @@ def check_target_run(run: Path, approach: str, intermediate: str) -> dict:
 
     official = score_files(run / "predictions", run / "gold", ["xnli"])
     assert official["xnli"]["score"] == pytest.approx(results["score"])
+    # The selection data (XNLI dev in each language) was scored in the same pass, same layout.
+    dev = results["dev"]
+    assert dev["split"] == "validation" and dev["languages"] == "target" and set(dev["metrics"]) == {"en", "de", "fr"}
+    assert score_files(run / "dev" / "predictions", run / "dev" / "gold", ["xnli"])["xnli"]["score"] == \
+        pytest.approx(dev["score"])
+    assert results["test"] == {"split": "test", "scored": True, "note": ""}
+    assert "dev/xnli/score" in tags and "dev/xnli/de/accuracy" in tags
     return results
 
 

@@ -98,7 +98,8 @@ def test_shipped_grids_load(tmp_path, monkeypatch):
     paper = load_grid(REPO / "configs" / "grids" / "paper.yaml", [f"output_root={tmp_path}"])
     targets = [c for c in paper.cells if c.kind == "target"]
     # english and mlm: 10 sets, translated: 9 (no CCG), none: 1 row; 9 targets x 3 seeds each.
-    assert len(targets) == (10 + 10 + 9 + 1) * 9 * 3
+    # 7 trained targets x 3 seeds, plus BUCC and Tatoeba once (not trained: every seed gives the same)
+    assert len(targets) == (10 + 10 + 9 + 1) * (7 * 3 + 2)
     assert sum(c.kind == "intermediate" for c in paper.cells) == 29
     chains = load_grid(REPO / "configs" / "grids" / "chains.yaml", [f"output_root={tmp_path}"])
     # mnli and squad_v2 are trained once each, though both chains start from one of them.
@@ -122,7 +123,9 @@ def test_shipped_grids_load(tmp_path, monkeypatch):
     assert [c.name for c in demo.cells] == [
         *(name for row in ("english/squad", "mlm/squad", "translated/squad-tr.es")
           for name in [row] + [f"{row}/{t}/seed1" for t in targets]),
-        *(f"none/none/{t}/seed1" for t in targets)]
+        # the control runs two seeds; Tatoeba is not trained, so it runs once
+        "none/none/udpos/seed1", "none/none/udpos/seed2", "none/none/xquad/seed1", "none/none/xquad/seed2",
+        "none/none/tatoeba/seed1"]
 
 
 def test_plan_compute_estimates(tmp_path):
@@ -142,7 +145,7 @@ def test_plan_compute_estimates(tmp_path):
     assert c["flops"] == 6 * params * c["train_tokens"]
     xnli = next(c for c in paper.cells if c.name == "none/none/xnli/seed1")
     c = cell_compute(xnli)  # trained on MNLI for 3 epochs, scored on 15 languages x 5010
-    assert c["train_tokens"] == 392_702 * 3 * 64 and c["eval_tokens"] == 15 * 5010 * 64
+    assert c["train_tokens"] == 392_702 * 3 * 64 and c["eval_tokens"] == 2 * 15 * 5010 * 64  # test + dev
     assert c["flops"] == 6 * params * c["train_tokens"] + 2 * params * c["eval_tokens"]
     (xnli.run_dir).mkdir(parents=True)
     (xnli.run_dir / "DONE").write_text("")
@@ -162,7 +165,7 @@ def test_plan_counts_local_data(tmp_path, mnli_fixture_dir):
     inter = cell_compute(grid.cells[0])  # english/mnli: the fixture's 240 training examples
     assert inter["data"] == "local" and inter["train_tokens"] == 240 * 2 * 64
     xnli = cell_compute(grid.cells[1])  # trained on MNLI, scored on 36 XNLI examples in en and de
-    assert xnli["data"] == "local" and xnli["eval_tokens"] == 2 * 36 * 64
+    assert xnli["data"] == "local" and xnli["eval_tokens"] == 2 * 2 * 36 * 64  # test + dev, 2 languages
     udpos = cell_compute(grid.cells[3])  # no udpos folder: the stated sizes
     assert udpos["data"] == "stated" and udpos["train_tokens"] == 21_253 * 2 * 48
 

@@ -12,7 +12,7 @@ from toolkit.config.deepspeed import effective_learning_rate, resolve_batch
 from toolkit.config.schema import RunConfig, to_dict
 from toolkit.engine.board import Board, flatten_config
 from toolkit.evaluation import efficiency, xtreme_format
-from toolkit.evaluation.metrics import summarise
+from toolkit.evaluation.metrics import scoring_record, summarise
 from toolkit.evaluation.retrieval import default_layer, evaluate_retrieval
 from toolkit.evaluation.zero_shot import evaluate_set
 from toolkit.families.registry import get_family
@@ -49,7 +49,7 @@ def zero_shot(cfg: RunConfig, spec: TaskSpec, languages, engine, tokenizer, dist
     per_lang, features = {}, {}
     for lang in languages:
         evalset = eval_set(cfg, spec, spec, cfg.eval.split, lang, tokenizer, dist)
-        result = evaluate_set(engine, evalset, cfg.eval.batch_size, tokenizer.pad_token_id, dist)
+        result = evaluate_set(engine, evalset, cfg.eval.batch_size, tokenizer.pad_token_id, dist, seqeval=cfg.eval.seqeval)
         per_lang[lang] = result.metrics
         features[lang] = evalset.features
         if dist.is_main:
@@ -101,6 +101,7 @@ def _results(cfg: RunConfig, spec: TaskSpec, per_lang: dict, dist: Dist, params:
         "variant": dict(cfg.variant), "seed": cfg.seed, "benchmark": cfg.benchmark, "metrics": per_lang,
         "average": average,
         "score": score, "params": params,
+        "scoring": scoring_record(spec.metric, cfg.eval.seqeval),
     }
     if get_approach(cfg.approach).has_intermediate:
         used = {n for stage in stages.stages(cfg) for n in stage}

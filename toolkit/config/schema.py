@@ -136,8 +136,9 @@ class EvalArgs:
     retrieval_layer: int | None = _f(
         None,
         "Hidden state mean-pooled for BUCC/Tatoeba: 0 is the embedding output, i the output of "
-        "transformer layer i. Default: XTREME's layer 14 of 24 (XLM-R Large) scaled to the encoder's "
-        "depth, max(1, round(layers x 14 / 24)): 14 for 24 layers, 7 for the embedded 12-layer encoder.",
+        "transformer layer i. Default: the paper's and XTREME's (Tatoeba) layer 14 of XLM-R Large's 24, "
+        "scaled to the encoder's depth as max(1, round(layers x 14 / 24)): hidden_states[14] for 24 "
+        "layers, hidden_states[7] for the embedded 12-layer encoder.",
     )
     seqeval: str = _f(
         SEQEVAL_PUBLISHED,

@@ -228,7 +228,7 @@ def _heads(column: str, path: Path, lineno: int) -> set[int]:
 def _fused_sentence(words: dict[int, UDWord], fused: dict[int, tuple[int, str]], language: str,
                     path: Path) -> Sentence:
     """XTREME's tokens of one sentence: each multiword token's surface form with `fused_tag`,
-    the other words as they are; spaces and U+200C removed inside every form."""
+    the other words as they are (forms as written: `read_conllu` cleans them)."""
     forms, tags = [], []
     word = 1
     while word <= len(words):
@@ -243,7 +243,7 @@ def _fused_sentence(words: dict[int, UDWord], fused: dict[int, tuple[int, str]],
             forms.append(words[word].form)
             tags.append(words[word].upos)
             word += 1
-    return tuple(f.replace("\u200c", "").replace(" ", "") for f in forms), tuple(tags)
+    return tuple(forms), tuple(tags)
 
 
 def read_conllu(path: Path, tagset: Sequence[str] = UPOS_TAGS,
@@ -266,10 +266,10 @@ def read_conllu(path: Path, tagset: Sequence[str] = UPOS_TAGS,
                     if not all(i in words for i in range(first, last + 1)):
                         raise DataError(f"{path}: multiword token {first}-{last} lacks some of its words")
                 forms, tags = _fused_sentence(words, fused, language, path)
-                if _withheld(list(forms)):
+                if _withheld(list(forms)):  # on the forms as written, as XTREME tests them
                     dropped += 1
                 else:
-                    sentences.append((forms, tags))
+                    sentences.append((tuple(f.replace("\u200c", "").replace(" ", "") for f in forms), tags))
             words, fused = {}, {}
             continue
         if line.startswith("#"):

@@ -268,6 +268,9 @@ def test_conllu_reads_split_train_files(tmp_path):
 @pytest.mark.parametrize("line, message", [
     ("1\tPaul\tPaul\tNOUNISH\t_\t_\t0\troot\t_\t_", r"line 1: UPOS 'NOUNISH' of word 'Paul'"),
     ("1\tPaul\tPaul\tPROPN", r"line 1: expected 10 tab-separated CoNLL-U columns, found 4"),
+    ("1\tPaul\tPaul\tPROPN\t_\t_\tx\troot\t_\t_", r"line 1: head 'x' is not a word id"),
+    ("a\tPaul\tPaul\tPROPN\t_\t_\t0\troot\t_\t_", r"line 1: ID 'a' is not a word id"),
+    ("2-1\tau\t_\t_\t_\t_\t_\t_\t_\t_", r"line 1: '2-1' is not a multiword range such as 3-4"),
 ])
 def test_bad_conllu_names_file_and_line(tmp_path, line, message):
     path = write(tmp_path / "UD_English-X" / "en_x-ud-test.conllu", line + "\n")

@@ -44,7 +44,7 @@ def tags(*sentences: str) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
-# XNLI, PAWS-X: accuracy over the stripped lines.
+# XNLI, PAWS-X, XCOPA: accuracy over the stripped lines (XCOPA: their label fields).
 # ---------------------------------------------------------------------------------------------
 
 
@@ -61,6 +61,15 @@ def test_classification_compares_stripped_lines_case_sensitively(tmp_path):
     scores = score_files(tmp_path / "pred", tmp_path / "gold")
     assert scores["xnli"]["metrics"]["de"]["accuracy"] == approx(60.0)
     assert scores["pawsx"]["score"] == approx(50.0)
+
+
+def test_xcopa_compares_the_label_field_of_each_json_line(tmp_path):
+    # XTREME-R's read_xcopa takes `json.loads(line)["label"]` from both files; other keys are
+    # ignored. 0 == 0, 1 == 1 (beside an extra key), 0 != 1 -> 2 of 3.
+    put(tmp_path / "gold", "xcopa", "et", '{"label": 0}\n{"label": 1}\n{"label": 1}\n')
+    put(tmp_path / "pred", "xcopa", "et", '{"label": 0}\n{"idx": 5, "label": 1}\n{"label": 0}\n')
+    scores = score_files(tmp_path / "pred", tmp_path / "gold", benchmark="xtreme_r")
+    assert scores["xcopa"]["metrics"]["et"]["accuracy"] == approx(200 / 3)
 
 
 # ---------------------------------------------------------------------------------------------

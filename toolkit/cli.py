@@ -9,7 +9,7 @@ import sys
 import textwrap
 from typing import Callable
 
-from toolkit.config.schema import describe
+from toolkit.config.schema import SEQEVAL_BEHAVIOURS, SEQEVAL_PUBLISHED, describe
 from toolkit.demo import prepare_demo_data
 from toolkit.errors import CheckpointError, ConfigError, DataError, nearest
 from toolkit.evaluation.xtreme_format import score_files
@@ -31,6 +31,7 @@ commands:
   target         phase 3: fine-tune on a target task in English, evaluate zero-shot
   evaluate       re-score a finished target run zero-shot
   score          score XTREME-format prediction files: score PRED_DIR GOLD_DIR [task ...] [benchmark=xtreme_r]
+                 [seqeval=1.x] (udpos/panx as evaluate.py scores with seqeval 1.x; default 0.0.x, XTREME's numbers)
   grid           run an experiment grid: grid spec=configs/grids/X.yaml [plan=true] [key=value ...]
   plan           list a grid's cells with status and estimated compute: plan spec=FILE.yaml
   report         build the comparison report of an experiment: report runs/<experiment> [OUT_DIR]
@@ -57,13 +58,24 @@ def _print_options(args: list[str]) -> int:
     return 0
 
 
+_SCORE_USAGE = "score needs PRED_DIR GOLD_DIR [task ...] [benchmark=xtreme|xtreme_r] [seqeval=0.0.x|1.x]"
+
+
 def _score(args: list[str]) -> int:
-    options = [a for a in args if a.startswith("benchmark=")]
-    paths = [a for a in args if a not in options]
+    options = dict(a.split("=", 1) for a in args if "=" in a)
+    unknown = sorted(set(options) - {"benchmark", "seqeval"})
+    if unknown:
+        raise ConfigError(f"score: unknown option {unknown[0]!r}{nearest(unknown[0], ['benchmark', 'seqeval'])}; "
+                          f"{_SCORE_USAGE}")
+    paths = [a for a in args if "=" not in a]
     if len(paths) < 2:
-        raise ConfigError("score needs PRED_DIR GOLD_DIR [task ...] [benchmark=xtreme|xtreme_r]")
-    benchmark = options[-1].split("=", 1)[1] if options else "xtreme"
-    print(json.dumps(score_files(paths[0], paths[1], paths[2:] or None, benchmark=benchmark), indent=2))
+        raise ConfigError(_SCORE_USAGE)
+    seqeval = options.get("seqeval", SEQEVAL_PUBLISHED)
+    if seqeval not in SEQEVAL_BEHAVIOURS:
+        raise ConfigError(f"score: seqeval={seqeval!r} is not one of {', '.join(SEQEVAL_BEHAVIOURS)}")
+    results = score_files(paths[0], paths[1], paths[2:] or None, benchmark=options.get("benchmark", "xtreme"),
+                          seqeval=seqeval)
+    print(json.dumps(results, indent=2))
     return 0
 
 

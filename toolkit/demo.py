@@ -3,6 +3,10 @@
 XQuAD's English file is real SQuAD v1.1 data, so it gives a small real intermediate task. The
 split is by article, identical in every language (XQuAD is parallel): no article that is
 evaluated zero-shot is ever trained on.
+
+UD-POS: no English-EWT train file ships, so EWT dev is split by document into the English
+training set and the English dev set that validation (checkpoint selection) reads; EWT test
+stays the English test set, never used for selection.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ DEV_ARTICLES = range(32, 38)
 HELD_OUT_ARTICLES = range(38, 48)
 XQUAD_LANGUAGES = ("en", "de", "es", "ru", "zh", "hi")
 UD_ENGLISH = "UD_English-EWT"
+EWT_DEV_EVERY = 5  # every fifth EWT dev document is the demo's English dev set, the rest trains
 
 
 def _articles(path: Path, keep: range) -> dict:
@@ -54,12 +59,12 @@ def prepare_demo_data(out_dir: str | Path, shipped: Path = SHIPPED) -> Path:
     ud = out / "udpos"
     for treebank in sorted((shipped / "udpos").iterdir()):
         for conllu in treebank.glob("*.conllu"):
-            name = conllu.name
-            if treebank.name == UD_ENGLISH:  # no EWT train file ships: dev trains, test validates
-                name = name.replace("-ud-dev.", "-ud-train.").replace("-ud-test.", "-ud-dev.")
-            _link(conllu, ud / treebank.name / name)
-    english_test = shipped / "udpos" / UD_ENGLISH / "en_ewt-ud-test.conllu"
-    _link(english_test, ud / UD_ENGLISH / "en_ewt-ud-test.conllu")
+            if treebank.name == UD_ENGLISH and "-ud-dev." in conllu.name:
+                train, dev = ewt_dev_split(conllu)
+                atomic_write_text(ud / treebank.name / conllu.name.replace("-ud-dev.", "-ud-train."), train)
+                atomic_write_text(ud / treebank.name / conllu.name, dev)
+            else:
+                _link(conllu, ud / treebank.name / conllu.name)
 
     # The mlm approach's corpus: the training articles' paragraphs in every XQuAD language
     # (never an evaluated article, and no evaluation text of another task).
@@ -72,6 +77,21 @@ def prepare_demo_data(out_dir: str | Path, shipped: Path = SHIPPED) -> Path:
     for f in (shipped / "tatoeba").glob("tatoeba.*"):
         _link(f, tatoeba / f.name)
     return out
+
+
+def ewt_dev_split(conllu: Path, every: int = EWT_DEV_EVERY) -> tuple[str, str]:
+    """(train, dev) CoNLL-U texts of a treebank file split by document (`# newdoc` comments):
+    every `every`-th document, counting from 1, is dev, so both parts mix EWT's genres and no
+    document is in both."""
+    parts: tuple[list[str], list[str]] = ([], [])
+    document = 0
+    for block in conllu.read_text(encoding="utf-8").strip("\n").split("\n\n"):
+        if any(line.startswith("# newdoc") for line in block.splitlines()):
+            document += 1
+        parts[document % every == 0].append(block)
+    if not all(parts):
+        raise DataError(f"{conllu}: fewer than {every} documents ('# newdoc' lines) to split into train and dev")
+    return tuple("\n\n".join(blocks) + "\n\n" for blocks in parts)
 
 
 def tatoeba_languages(shipped: Path = SHIPPED) -> list[str]:

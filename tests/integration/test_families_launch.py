@@ -75,10 +75,11 @@ def test_target_family_two_ranks(tiny_model_dir, data_dir, tmp_path, target, met
     args = base_args(tiny_model_dir, data_dir, tmp_path / "runs", zero="zero2") + [
         "experiment=fam", "approach=none", f"target={target}", "train.max_steps=16", "train.eval_every=8",
         "eval.languages=en,de",
-    ]
+    ] + (["eval.seqeval=1.x"] if target == "udpos" else [])  # the non-default seqeval reaches every scorer
     run_phase("target", args, tmp_path / "cache")
     run = tmp_path / "runs" / "fam" / "none" / "none" / target / "seed1"
     results = json.loads((run / "results.json").read_text())
+    assert results["scoring"] == ({"metric": "seqeval", "seqeval": "1.x"} if target == "udpos" else {"metric": "squad"})
     assert set(results["metrics"]) == {"en", "de"}
     assert all(set(m) == metrics for m in results["metrics"].values())
     if target == "xquad":
@@ -92,7 +93,7 @@ def test_target_family_two_ranks(tiny_model_dir, data_dir, tmp_path, target, met
 
     from toolkit.evaluation.xtreme_format import score_files
 
-    official = score_files(run / "predictions", run / "gold", [target])
+    official = score_files(run / "predictions", run / "gold", [target], seqeval="1.x")
     assert official[target]["score"] == pytest.approx(results["score"])
 
 
@@ -109,6 +110,7 @@ def test_tatoeba_target_without_training(tiny_model_dir, tmp_path):
     run = tmp_path / "runs" / "default" / "none" / "none" / "tatoeba" / "seed1"
     results = json.loads((run / "results.json").read_text())
     assert set(results["metrics"]) == {"de"} and 0 <= results["score"] <= 100
+    assert results["scoring"] == {"metric": "tatoeba"}
     lines = (run / "predictions" / "tatoeba" / "test-de.tsv").read_text().split()
     assert len(lines) == 4 and all(0 <= int(x) < 4 for x in lines)
     assert (run / "DONE").exists()

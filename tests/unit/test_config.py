@@ -182,6 +182,7 @@ def test_empty_yaml_is_defaults(tmp_path):
         ("train.warmup_ratio=1", "train.warmup_ratio"),
         ("train.warmup_ratio=-0.1", "train.warmup_ratio"),
         ("model.max_seq_length=4", "model.max_seq_length"),
+        ("eval.seqeval=1.2.2", "eval.seqeval='1.2.2' is not one of 0.0.x, 1.x"),
     ],
 )
 def test_validation(arg, named):
@@ -484,6 +485,8 @@ def test_cli_usage():
         (["evaluate", "train.micro_batch_size=abc"], "error: config key 'train.micro_batch_size': expected int, got 'abc'"),
         (["intermediate", "config=/nonexistent/run.yaml"], "error: config file /nonexistent/run.yaml not found"),
         (["score", "only_one_dir"], "error: score needs PRED_DIR GOLD_DIR"),
+        (["score", "p", "g", "seqeval=2.x"], "error: score: seqeval='2.x' is not one of 0.0.x, 1.x"),
+        (["score", "p", "g", "benchmrk=xtreme"], "error: score: unknown option 'benchmrk' (did you mean 'benchmark'?)"),
     ],
 )
 def test_cli_errors_exit_2_with_a_message(args, message, tmp_path):

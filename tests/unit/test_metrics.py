@@ -230,9 +230,18 @@ def test_seqeval_on_pos_tags_as_xtreme_scores_them():
     # Tags starting with S are single-token spans: SYM SYM is two spans.
     result = span_f1({"s": ["SYM", "X"]}, {"s": ["SYM", "SYM"]})
     assert result["precision"] == approx(50.0) and result["recall"] == approx(50.0)
-    # CCONJ and SCONJ are different spans (seqeval 0.0.x types, as in XTREME's numbers).
+    # CCONJ and SCONJ are different spans (seqeval 0.0.x types, as in XTREME's numbers), the
+    # same type CONJ under seqeval 1.x.
     result = span_f1({"s": ["NOUN", "SCONJ", "NOUN"]}, {"s": ["NOUN", "CCONJ", "NOUN"]})
     assert result["f1"] == approx(200 / 3)
+    assert span_f1({"s": ["NOUN", "SCONJ", "NOUN"]}, {"s": ["NOUN", "CCONJ", "NOUN"]}, seqeval="1.x")["f1"] == 100.0
+    # Under 1.x a sentence-final X has the padding O's type, so its span never closes and is
+    # not counted: the gold spans are NOUN alone, and mistagging the X loses no recall.
+    result = span_f1({"s": ["NOUN", "VERB"]}, {"s": ["NOUN", "X"]}, seqeval="1.x")
+    assert (result["recall"], result["precision"]) == (approx(100.0), approx(50.0))
+    assert span_f1({"s": ["NOUN", "VERB"]}, {"s": ["NOUN", "X"]})["recall"] == approx(50.0)  # 0.0.x
+    with pytest.raises(ConfigError, match="seqeval='1.2' is not one of 0.0.x, 1.x"):
+        span_f1({"s": ["X"]}, {"s": ["X"]}, seqeval="1.2")
 
 
 def test_tagging_length_mismatch_names_the_example():
@@ -260,8 +269,10 @@ def test_accuracy():
 
 def test_tatoeba_top1_accuracy():
     assert tatoeba({"0": 0, "1": 5, "2": 2}, {"0": 0, "1": 1, "2": 2})["accuracy"] == approx(200 / 3)
-    with pytest.raises(DataError, match="integer index"):
-        tatoeba({"0": "0"}, {"0": 0})
+    assert tatoeba({"0": "7"}, {"0": 7})["accuracy"] == 100.0  # a file's text is compared as text
+    for bad in ("seven", 7.0, True):
+        with pytest.raises(DataError, match="integer index"):
+            tatoeba({"0": bad}, {"0": 7})
 
 
 def test_bucc_counts_duplicate_pairs_once():

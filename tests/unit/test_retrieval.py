@@ -180,20 +180,31 @@ def test_margin_defeats_a_hub_that_raw_cosine_prefers():
 # ---------------------------------------------------------------------------------------------
 
 
-def test_threshold_cases_by_hand():
+def test_threshold_follows_xtreme_bucc_optimize_by_hand():
+    # XTREME's rule: walk the candidates best first; at each one compute F1 = 2PR/(P+R) of
+    # keeping it and all before it; on a strictly better F1 the threshold becomes the midpoint
+    # of its score and the next one.
+    # Cuts: F1 2/3 (th .85), 1 (th .75), 0.8, 2/3 -> 0.75.
     assert best_threshold([0.9, 0.8, 0.7, 0.6], [1, 1, 0, 0], 2) == pytest.approx(0.75)
-    assert best_threshold([0.9, 0.8, 0.7, 0.6], [1, 1, 0, 1], 3) == pytest.approx(0.6)  # keep all
-    # A tie at 0.8 between a hit and a miss: both are kept or dropped together.
-    assert best_threshold([0.9, 0.8, 0.8, 0.5], [1, 1, 0, 0], 2) == pytest.approx(0.65)
-    assert best_threshold([0.9, 0.8], [0, 0], 5) == float("inf")
+    # Cuts: 0.5, 0.8, 2/3, 6/7: the best keeps everything (XTREME would index past the end).
+    assert best_threshold([0.9, 0.8, 0.7, 0.6], [1, 1, 0, 1], 3) == pytest.approx(0.6)
+    # A cut between equal scores counts (XTREME's quirk): F1 is 1 after the second candidate,
+    # so the threshold is (0.8 + 0.8) / 2 = 0.8, which extracts the tied miss as well.
+    assert best_threshold([0.9, 0.8, 0.8, 0.5], [1, 1, 0, 0], 2) == pytest.approx(0.8)
+    # Equal F1 at two cuts (1 of 1 kept: 2*1*0.5/1.5; 2 of 4 kept: 2*0.5*1/1.5, the same
+    # float): the first stays, as XTREME only moves on a strictly better F1 -> (5 + 4) / 2.
+    assert best_threshold([5.0, 4.0, 3.0, 2.0, 1.0], [1, 0, 0, 1, 0], 2) == 4.5
+    # No correct candidate: XTREME's initial threshold 0 (every positive margin is extracted).
+    assert best_threshold([0.9, 0.8], [0, 0], 5) == 0.0
     with pytest.raises(DataError):
         best_threshold([0.9], [1], 0)
 
 
-def test_threshold_maximises_f1_over_every_possible_cut():
+def test_threshold_maximises_f1_when_scores_are_distinct():
+    # Without tied scores XTREME's rule is the F1-optimal cut of what is extracted.
     rng = np.random.default_rng(3)
     for _ in range(20):
-        scores = np.sort(rng.choice(np.linspace(1, 2, 15), size=40))[::-1]  # many ties
+        scores = np.sort(rng.permutation(np.linspace(1, 2, 40)))[::-1]
         correct = rng.random(40) < np.linspace(0.9, 0.1, 40)
         num_gold = int(correct.sum()) + 5
 
@@ -202,7 +213,7 @@ def test_threshold_maximises_f1_over_every_possible_cut():
             hits = int((kept & correct).sum())
             return 2 * hits / (kept.sum() + num_gold)
 
-        best = max(f1(th) for th in np.unique(scores))
+        best = max(f1(th) for th in scores)
         assert f1(best_threshold(scores, correct, num_gold)) == pytest.approx(best)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import logging
 import re
 from pathlib import Path
@@ -17,7 +18,8 @@ from toolkit.families.registry import get_family
 from tests.fixtures.tiny_models import tiny_tokenizer
 from toolkit.tasks.records import LoadRequest
 from toolkit.tasks.tagging import (
-    CCG, CCG_CATCH_ALL, PANX, PANX_TAGS, UDPOS, UPOS_TAGS, build_supertag_labels, resolve_labels,
+    CCG, CCG_CATCH_ALL, PANX, PANX_TAGS, UDPOS, UPOS_TAGS, UDWord, build_supertag_labels, fused_tag,
+    read_conllu, resolve_labels,
 )
 
 
@@ -199,7 +201,9 @@ GSD = """# sent_id = 1
 SEQUOIA = "1\tPaul\tPaul\tPROPN\t_\t_\t0\troot\t_\t_\n2\ta b\tab\tX\t_\t_\t1\tdep\t_\t_\n"
 
 
-def test_conllu_skips_ranges_and_empty_nodes_pools_treebanks_and_drops_withheld_text(tmp_path, caplog):
+def test_conllu_fuses_multiword_tokens_skips_empty_nodes_pools_treebanks_and_drops_withheld_text(
+    tmp_path, caplog
+):
     write(tmp_path / "UD_French-GSD" / "fr_gsd-ud-dev.conllu", GSD)
     write(tmp_path / "UD_French-Sequoia" / "fr_sequoia-ud-dev.conllu", SEQUOIA)
     write(tmp_path / "UD_French-Sequoia" / "fr_sequoia-ud-test.conllu", SEQUOIA)
@@ -207,10 +211,52 @@ def test_conllu_skips_ranges_and_empty_nodes_pools_treebanks_and_drops_withheld_
     with caplog.at_level(logging.WARNING, logger="toolkit.tasks.tagging"):
         dev = UDPOS.loader(UDPOS, LoadRequest("validation", "fr", str(tmp_path)))
     assert [(e.tokens, e.tags) for e in dev] == [
-        (("Je", "vais", "à", "le", "marché", "."), ("PRON", "VERB", "ADP", "DET", "NOUN", "PUNCT")),
+        # "au" (à ADP + le DET, both attached to marché): French ranks ADP first.
+        (("Je", "vais", "au", "marché", "."), ("PRON", "VERB", "ADP", "NOUN", "PUNCT")),
         (("Paul", "ab"), ("PROPN", "X")),  # spaces inside a word removed, as XTREME does
     ]
     assert "dropped 1 sentence(s) whose text is withheld" in caplog.text
+
+
+# Multiword tokens as XTREME's converter tags them (worked out from its rule: the word with
+# the fewest ancestors over HEAD and enhanced DEPS arcs; ties go to the language's POS ranking).
+FUSED = """1-3\tdárselo\t_\t_\t_\t_\t_\t_\t_\t_
+1\tdar\tdar\tVERB\t_\t_\t0\troot\t0:root\t_
+2\tse\tél\tPRON\t_\t_\t1\tiobj\t1:iobj\t_
+3\tlo\tél\tPRON\t_\t_\t1\tobj\t1:obj\t_
+4-5\tdel\t_\t_\t_\t_\t_\t_\t_\t_
+4\tde\tde\tADP\t_\t_\t6\tcase\t6:case\t_
+5\tel\tel\tDET\t_\t_\t6\tdet\t6:det\t_
+6\tlibro\tlibro\tNOUN\t_\t_\t1\tobl\t1:obl\t_
+7-8\tzum\t_\t_\t_\t_\t_\t_\t_\t_
+7\tzu\tzu\tADP\t_\t_\t9\tcase\t9:case|6:nmod\t_
+8\tdem\tder\tDET\t_\t_\t9\tdet\t9:det\t_
+9\tHaus\tHaus\tNOUN\t_\t_\t1\tobl\t1:obl\t_
+
+"""
+
+
+def test_multiword_token_takes_the_tag_of_its_highest_word(tmp_path):
+    # dárselo: dar (ancestors {0}) is above se and lo ({1, 0}) -> VERB.
+    # del: de and el both have ancestors {6, 1, 0}; Spanish ranks ADP before DET -> ADP.
+    # zum: the enhanced arc 6 -> zu gives zu ancestors {9, 6, 1, 0}, dem only {9, 1, 0}, so
+    #      dem is the single highest word -> DET (without DEPS it would be a tie won by ADP).
+    path = write(tmp_path / "es_x-ud-test.conllu", FUSED)
+    (sentence,), dropped = read_conllu(path)
+    assert dropped == 0
+    assert sentence == (("dárselo", "del", "libro", "zum", "Haus"), ("VERB", "ADP", "NOUN", "DET", "NOUN"))
+    # The ranking follows the language: with German's default ranking ADP also beats DET,
+    # and a UPOS outside Spanish's short ranking loses to any listed one.
+    words = {1: UDWord("a", "NOUN", {0}), 2: UDWord("b", "PRON", {0})}
+    assert fused_tag(words, range(1, 3), "es") == "PRON"
+    assert fused_tag(words, range(1, 3), "de") == "NOUN"
+
+
+def test_malformed_multiword_token_names_file(tmp_path):
+    path = write(tmp_path / "fr_x-ud-test.conllu", "1-2\tau\t_\t_\t_\t_\t_\t_\t_\t_\n"
+                 "1\tà\tà\tADP\t_\t_\t0\troot\t_\t_\n\n")
+    with pytest.raises(DataError, match=r"fr_x-ud-test.conllu: multiword token 1-2 lacks some of its words"):
+        read_conllu(path)
 
 
 def test_conllu_reads_split_train_files(tmp_path):
@@ -222,6 +268,9 @@ def test_conllu_reads_split_train_files(tmp_path):
 @pytest.mark.parametrize("line, message", [
     ("1\tPaul\tPaul\tNOUNISH\t_\t_\t0\troot\t_\t_", r"line 1: UPOS 'NOUNISH' of word 'Paul'"),
     ("1\tPaul\tPaul\tPROPN", r"line 1: expected 10 tab-separated CoNLL-U columns, found 4"),
+    ("1\tPaul\tPaul\tPROPN\t_\t_\tx\troot\t_\t_", r"line 1: head 'x' is not a word id"),
+    ("a\tPaul\tPaul\tPROPN\t_\t_\t0\troot\t_\t_", r"line 1: ID 'a' is not a word id"),
+    ("2-1\tau\t_\t_\t_\t_\t_\t_\t_\t_", r"line 1: '2-1' is not a multiword range such as 3-4"),
 ])
 def test_bad_conllu_names_file_and_line(tmp_path, line, message):
     path = write(tmp_path / "UD_English-X" / "en_x-ud-test.conllu", line + "\n")
@@ -359,11 +408,42 @@ def test_real_udpos_counts():
     from toolkit.data.features import load_examples  # the engine's entry point: <data_dir>/<task>
 
     assert len(load_examples(UDPOS, "validation", "en", str(shared_data()), None)) == 2002
-    for name, sentences, tokens in ud:
+    for name, sentences, words in ud:
         lang, split = name.split("_")[0], name.split("-ud-")[1].split(".")[0]
         examples = UDPOS.loader(UDPOS, LoadRequest(_SPLITS[split], lang, str(shared_data())))
-        assert (len(examples), sum(len(e.tokens) for e in examples)) == (int(sentences), int(tokens)), name
+        # The README counts syntactic words; a multiword token a-b becomes one token.
+        (path,) = shared_data().glob(f"udpos/UD_*/{name}")
+        ranges = re.findall(r"^(\d+)-(\d+)\t", path.read_text(encoding="utf-8"), flags=re.M)
+        tokens = int(words) - sum(int(b) - int(a) for a, b in ranges)
+        assert (len(examples), sum(len(e.tokens) for e in examples)) == (int(sentences), tokens), name
         assert all(len(e.tags) == len(e.tokens) for e in examples)
+
+
+# What XTREME's own preprocessing makes of the shared GSD files (scripts/download_data.sh:
+# conllu_to_conll.py --replace_subtokens_with_fused_forms under networkx 1.11, then
+# utils_preprocess.py --task udpos), run once outside the repository: multiword tokens,
+# tokens, and the sha256 (first 16 hex digits) of the sentences as "token<TAB>tag" lines, a
+# blank line between sentences.
+XTREME_UD_GSD = {
+    ("de", "test"): (274, 16224, "d6202e559823ebd4"),
+    ("es", "test"): (267, 11733, "aad03c763028e61f"),
+    ("fr", "test"): (279, 9740, "eac84dd70bd9b9d2"),
+    ("de", "dev"): (164, 12322, "728c3c63b4bea288"),
+    ("es", "dev"): (685, 36464, "3c7cf2f07f376740"),
+    ("fr", "dev"): (1057, 34659, "4c37897e53407d46"),
+}
+
+
+@pytest.mark.parametrize("lang, split", sorted(XTREME_UD_GSD))
+def test_real_gsd_treebanks_equal_xtreme_preprocessing_token_for_token(lang, split):
+    readme_counts()
+    ranges, tokens, digest = XTREME_UD_GSD[lang, split]
+    (path,) = shared_data().glob(f"udpos/UD_*/{lang}_gsd-ud-{split}.conllu")
+    assert len(re.findall(r"^\d+-\d+\t", path.read_text(encoding="utf-8"), flags=re.M)) == ranges
+    examples = UDPOS.loader(UDPOS, LoadRequest(_SPLITS[split], lang, str(shared_data())))
+    assert sum(len(e.tokens) for e in examples) == tokens
+    text = "\n\n".join("\n".join(f"{w}\t{t}" for w, t in zip(e.tokens, e.tags)) for e in examples)
+    assert hashlib.sha256(text.encode("utf-8")).hexdigest()[:16] == digest
 
 
 def test_real_panx_counts():

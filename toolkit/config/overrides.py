@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 
 from toolkit.config.deepspeed import check_nvme_offload, ds_config_path, load_ds_config
-from toolkit.config.schema import LABEL_CHARS, LR_SCALINGS, PRECISIONS, SAMPLERS, RunConfig
+from toolkit.config.schema import LABEL_CHARS, LR_SCALINGS, PRECISIONS, SAMPLERS, SEQEVAL_BEHAVIOURS, RunConfig
 from toolkit.errors import ConfigError, nearest
 from toolkit.io import repo_path
 
@@ -160,6 +160,7 @@ def check_values(cfg: RunConfig) -> None:
     _one_of(cfg.train.precision, PRECISIONS, "train.precision")
     _one_of(cfg.train.sampler, SAMPLERS, "train.sampler")
     _one_of(cfg.train.lr_scaling, LR_SCALINGS, "train.lr_scaling")
+    _one_of(cfg.eval.seqeval, SEQEVAL_BEHAVIOURS, "eval.seqeval")
     ref = cfg.train.lr_reference_batch_size
     if cfg.train.lr_scaling != "none" and ref is None:
         raise ConfigError(f"train.lr_scaling={cfg.train.lr_scaling} needs train.lr_reference_batch_size "

@@ -16,6 +16,11 @@ from typing import Any
 import yaml
 
 
+# eval.seqeval's choices; the first is the default: the behaviour of XTREME's published numbers.
+SEQEVAL_PUBLISHED = "0.0.x"
+SEQEVAL_BEHAVIOURS = (SEQEVAL_PUBLISHED, "1.x")
+
+
 def _f(default: Any, help: str, **kw) -> Any:
     if isinstance(default, (list, dict)):
         return field(default_factory=lambda d=default: type(d)(d), metadata={"help": help}, **kw)
@@ -141,7 +146,20 @@ class EvalArgs:
     )
     batch_size: int = _f(32, "Examples per GPU per evaluation batch (batches are length-sorted).")
     retrieval_layer: int | None = _f(
-        None, "Hidden layer mean-pooled for BUCC/Tatoeba (default: the middle layer)."
+        None,
+        "Hidden state mean-pooled for BUCC/Tatoeba: 0 is the embedding output, i the output of "
+        "transformer layer i. Default: the paper's and XTREME's (Tatoeba) layer 14 of XLM-R Large's 24, "
+        "scaled to the encoder's depth as max(1, round(layers x 14 / 24)): hidden_states[14] for 24 "
+        "layers, hidden_states[7] for the embedded 12-layer encoder.",
+    )
+    seqeval: str = _f(
+        SEQEVAL_PUBLISHED,
+        "Which seqeval UD-POS and PAN-X span F1 follows, run through XTREME's evaluate.py: 0.0.x "
+        "(seqeval 0.0.12, with which XTREME's published numbers were computed: a tag's type is the "
+        "text after its last '-', so every POS tag is its own type) or 1.x (today's seqeval 1.2.2: "
+        "the type is the text after the first letter, so CCONJ and SCONJ share the type CONJ, and X "
+        "shares the type of the O that pads sentences, so an X ending a sentence is never counted). "
+        "BIO tags (PAN-X) score the same under both. Recorded in results.json under 'scoring'.",
     )
     efficiency: bool = _f(
         True,

@@ -157,7 +157,7 @@ def validate(engine, data: PhaseData, cfg: RunConfig, pad_id: int, dist: Dist) -
     """Score every task's validation set; `score` is the mean task score (best-model criterion)."""
     per_task = {}
     for name, evalset in data.validation.items():
-        result = evaluate_set(engine, evalset, cfg.eval.batch_size, pad_id, dist)
+        result = evaluate_set(engine, evalset, cfg.eval.batch_size, pad_id, dist, seqeval=cfg.eval.seqeval)
         per_task[name] = {
             "metrics": result.metrics,
             "score": task_score(evalset.spec.metric, result.metrics),

@@ -13,10 +13,13 @@ Sources of truth (behaviour reproduced, code our own):
   language of each test file);
 - XTREME `evaluate.py` (seqeval span F1 for PAN-X *and* UD-POS, set-based BUCC F1,
   accuracy for classification and Tatoeba, per-language means, QA score = (F1 + EM) / 2).
+  Its span F1 depends on the seqeval release it runs with: `span_f1` offers both behaviours
+  (`eval.seqeval`; default 0.0.x, the release of XTREME's published numbers).
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import string
@@ -26,6 +29,7 @@ from collections import Counter
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 
+from toolkit.config.schema import SEQEVAL_BEHAVIOURS, SEQEVAL_PUBLISHED
 from toolkit.errors import ConfigError, DataError, nearest
 from toolkit.tasks.benchmarks import official_languages, target_spec
 
@@ -82,15 +86,27 @@ def accuracy(predictions: Mapping[str, Any], golds: Mapping[str, Any], language=
     return _accuracy("accuracy", predictions, golds)
 
 
-def tatoeba(predictions: Mapping[str, int], golds: Mapping[str, int], language=None) -> dict:
-    """Top-1 retrieval accuracy: the retrieved English index equals the gold index."""
+# A Tatoeba index as text (a line of a prediction or gold file).
+INDEX_TEXT = re.compile(r"[+-]?[0-9]+")
+
+
+def tatoeba(predictions: Mapping[str, int | str], golds: Mapping[str, int | str], language=None) -> dict:
+    """Top-1 retrieval accuracy: the retrieved English index equals the gold index.
+
+    Indices are ints, or their text as read from a file. They are compared as text, because
+    XTREME's evaluate.py compares the lines of the two files: "012" is not "12".
+    """
+    as_text = {}
     for what, values in (("prediction", predictions), ("gold", golds)):
+        as_text[what] = {}
         for key, value in values.items():
-            if isinstance(value, bool) or not isinstance(value, int):
+            if not (isinstance(value, int) and not isinstance(value, bool)
+                    or isinstance(value, str) and INDEX_TEXT.fullmatch(value)):
                 raise DataError(
                     f"tatoeba: {what} for {key!r} is {value!r}; expected an integer index"
                 )
-    return _accuracy("tatoeba", predictions, golds)
+            as_text[what][key] = str(value)
+    return _accuracy("tatoeba", as_text["prediction"], as_text["gold"])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -278,33 +294,50 @@ def _tag_rows(metric: str, predictions, golds, fill) -> tuple[list[list], list[l
 
 
 def _seqeval_0x_tag(tag: str) -> str:
-    """Rewrite a tag so seqeval 1.x reads the chunk type seqeval 0.0.x (XTREME's) read.
+    """Rewrite a tag so that seqeval 1.x reads the chunk marker and type seqeval 0.0.x read.
 
-    Both take the first character as the chunk marker (B, I, E, S, O, or anything else), but
-    0.0.x took the type as the text after the last '-' (the whole tag when it has none) while
-    1.x takes it from the second character on. IOB tags are unchanged; UD-POS tags differ:
-    under 1.x, CCONJ and SCONJ would both be type "CONJ" and count as the same span.
-    'NOUN' -> 'N-NOUN' keeps marker 'N' and type 'NOUN'.
+    Both releases take the first character as the chunk marker (B, I, E, S, O, or any other
+    letter, which starts a span wherever the type changes). 0.0.x took the type to be the text
+    after the last '-' (the whole tag when it has none); 1.x takes the text after the first
+    character, drops everything up to its first '-' if it has one, and uses '_' for nothing.
+    So 'NOUN' -> 'N-NOUN' keeps marker 'N' and type 'NOUN' under 1.x, and IOB tags are
+    unchanged. A 0.0.x type is never empty in 1.x ('_' could clash with a real type): the
+    empty type of a tag ending in '-' becomes '-', which no 0.0.x type (text after the last
+    '-') can be.
     """
     if not tag:
         raise DataError("seqeval: empty tag string")
-    return f"{tag[0]}-{tag.rsplit('-', 1)[-1]}"
+    return f"{tag[0]}-{tag.rsplit('-', 1)[-1] or '-'}"
 
 
-def span_f1(predictions: TagLists, golds: TagLists, language=None) -> dict:
+def span_f1(predictions: TagLists, golds: TagLists, language=None, seqeval: str = SEQEVAL_PUBLISHED) -> dict:
     """Micro span precision/recall/F1 with seqeval's default (lenient IOB) chunking, as XTREME's
     evaluate.py computes it for PAN-X and UD-POS.
 
     Lenient chunking: an I- tag after O or after another type starts a span. XTREME feeds
     UD-POS tags (NOUN, VERB ...) through the same function: the first letter acts as the chunk
     marker, so a run of identical POS tags is one span (tags starting with S, such as SYM and
-    SCONJ, are single-token spans) and a run is right only when all of it is. Chunk types
-    follow seqeval 0.0.x, the version XTREME's published numbers were computed with (see
-    `_seqeval_0x_tag`). A sentence without a prediction contributes only missed gold spans.
+    SCONJ, are single-token spans) and a run is right only when all of it is. Sentences are
+    joined into one sequence with an 'O' after each, as seqeval does.
+
+    seqeval: which release evaluate.py is run with, as the chunk types differ (IOB tags score
+    the same under both):
+    - "0.0.x" (XTREME's published numbers): the type is the text after the last '-', so every
+      POS tag is its own type (see `_seqeval_0x_tag`);
+    - "1.x" (seqeval 1.2.2, what evaluate.py gives today): the type is the text after the
+      first letter, so CCONJ and SCONJ are both type "CONJ" and one span when adjacent, and X
+      has the type '_' of the padding 'O': an X chunk only ends at a change of type after a
+      non-O tag, so an X at the end of a sentence never ends and is not counted.
+    A sentence without a prediction contributes only missed gold spans.
     """
+    if seqeval not in SEQEVAL_BEHAVIOURS:
+        raise ConfigError(
+            f"seqeval={seqeval!r} is not one of {', '.join(SEQEVAL_BEHAVIOURS)}{nearest(seqeval, SEQEVAL_BEHAVIOURS)}"
+        )
     y_true, y_pred = _tag_rows("seqeval", predictions, golds, "O")
-    y_true = [[_seqeval_0x_tag(t) for t in sentence] for sentence in y_true]
-    y_pred = [[_seqeval_0x_tag(t) for t in sentence] for sentence in y_pred]
+    if seqeval == SEQEVAL_PUBLISHED:
+        y_true = [[_seqeval_0x_tag(t) for t in sentence] for sentence in y_true]
+        y_pred = [[_seqeval_0x_tag(t) for t in sentence] for sentence in y_pred]
     with warnings.catch_warnings():
         # seqeval warns for every non-IOB tag (all of UD-POS) and for spanless inputs
         # (it then scores 0, as XTREME does).
@@ -320,22 +353,33 @@ def span_f1(predictions: TagLists, golds: TagLists, language=None) -> dict:
     }
 
 
-def span_counts(predictions: TagLists, golds: TagLists) -> dict[str, tuple[int, int, int]]:
-    """Per gold sentence, (correct, predicted, gold) span counts under `span_f1`'s chunking: the
-    sums over sentences give its micro precision, recall and F1 exactly (spans never cross
-    sentences), so a resample of sentences can be scored without rerunning seqeval."""
+def span_counts(predictions: TagLists, golds: TagLists, seqeval: str = SEQEVAL_PUBLISHED) -> dict[str, tuple[int, int, int]]:
+    """Per gold sentence, (correct, predicted, gold) span counts under `span_f1`'s chunking,
+    whose sums give its micro precision, recall and F1 exactly, so a resample of sentences can
+    be scored without rerunning seqeval. Spans are found as span_f1 finds them, on the joined
+    sequence (an 'O' after each sentence); each counts for the sentence it starts in (under 1.x
+    a span of X can run on into the next sentence)."""
+    if seqeval not in SEQEVAL_BEHAVIOURS:
+        raise ConfigError(f"seqeval={seqeval!r} is not one of {', '.join(SEQEVAL_BEHAVIOURS)}")
     y_true, y_pred = _tag_rows("seqeval", predictions, golds, "O")
+    rewrite = _seqeval_0x_tag if seqeval == SEQEVAL_PUBLISHED else (lambda tag: tag)
     # heavy: seqeval loads scikit-learn and SciPy, only when tagging is scored
     from seqeval.metrics.sequence_labeling import get_entities
 
-    counts = {}
-    for key, gold, pred in zip(golds, y_true, y_pred):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # non-IOB tags (UD-POS), as in span_f1
-            true = set(get_entities([_seqeval_0x_tag(t) for t in gold]))
-            found = set(get_entities([_seqeval_0x_tag(t) for t in pred]))
-        counts[key] = (len(true & found), len(found), len(true))
-    return counts
+    keys = list(golds)
+    owner: list[int] = []  # token position in the joined sequence -> sentence index
+    for i, sentence in enumerate(y_true):
+        owner += [i] * (len(sentence) + 1)
+    joined = {name: [t for sentence in rows for t in [*map(rewrite, sentence), "O"]]
+              for name, rows in (("true", y_true), ("pred", y_pred))}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # non-IOB tags (UD-POS), as in span_f1
+        true, found = (set(get_entities(joined[name])) for name in ("true", "pred"))
+    counts = [[0, 0, 0] for _ in keys]
+    for spans, column in ((true & found, 0), (found, 1), (true, 2)):
+        for _, begin, _ in spans:
+            counts[owner[begin]][column] += 1
+    return {key: tuple(c) for key, c in zip(keys, counts)}
 
 
 def tagging_accuracy(predictions: TagLists, golds: TagLists, language=None) -> dict:
@@ -433,13 +477,26 @@ _SCORE_KEY = {
     "bucc": "f1",
 }
 
-def get_metric(name: str) -> Metric:
-    """The metric function registered as `name`; unknown names list the nearest ones."""
+def get_metric(name: str, seqeval: str = SEQEVAL_PUBLISHED) -> Metric:
+    """The metric function registered as `name` (unknown names list the nearest ones), with
+    the run's scoring choices applied: `seqeval` is the behaviour of the span F1 (`span_f1`)."""
     if name not in METRICS:
         raise ConfigError(
             f"unknown metric {name!r}{nearest(name, sorted(METRICS))}; known: {', '.join(METRICS)}"
         )
+    if METRICS[name] is span_f1:
+        return functools.partial(span_f1, seqeval=seqeval)
     return METRICS[name]
+
+
+def scoring_record(metric_name: str, seqeval: str) -> dict[str, str]:
+    """How a task was scored, for results.json's `scoring` key: the metric's name and, for the
+    seqeval span F1, which seqeval behaviour (`eval.seqeval`) the numbers follow."""
+    get_metric(metric_name)
+    record = {"metric": metric_name}
+    if METRICS[metric_name] is span_f1:
+        record["seqeval"] = seqeval
+    return record
 
 
 def task_score(metric_name: str, metrics: Mapping[str, float]) -> float:

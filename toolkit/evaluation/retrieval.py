@@ -13,9 +13,9 @@ compared by cosine similarity, i.e. inner product of L2-normalised vectors in a 
 
   Each source sentence proposes its best-margin target among its k neighbours (forward), each
   target its best source (backward); the union, read in decreasing margin, keeps a pair only
-  if neither side is already used. The threshold on the margin is the one that maximises F1
-  against the gold of the validation (BUCC "sample") split; it is then applied to the test
-  candidates. Identical sentences are embedded once ("unified"); a sentence text carried by
+  if neither side is already used, and the candidates with a positive margin are kept. The
+  threshold on the margin is tuned against the gold of the validation (BUCC "sample") split
+  by XTREME's rule (`best_threshold`); it is then applied to the test candidates. Identical sentences are embedded once ("unified"); a sentence text carried by
   several ids cannot be mapped back to one id and its pairs are dropped (counted in the log),
   as XTREME does.
 
@@ -239,24 +239,31 @@ def mine_pairs(src: np.ndarray, trg: np.ndarray, k: int = 4) -> MinedPairs:
 
 
 def best_threshold(scores: np.ndarray, correct: np.ndarray, num_gold: int) -> float:
-    """The margin threshold maximising F1 when keeping candidates with score >= threshold.
+    """The margin threshold XTREME tunes on BUCC's gold (`bucc_optimize` in its
+    utils_retrieve.py); candidates with score >= threshold are then extracted.
 
-    `scores` are non-increasing, `correct` flags the candidates that are gold pairs. Only cuts
-    between different scores are considered (tied candidates are kept or dropped together);
-    the threshold is the midpoint between the last kept and the first dropped score. With no
-    correct candidate at all the threshold is +inf (extract nothing).
+    `scores` are non-increasing, `correct` flags the candidates that are gold pairs. Cutting
+    after candidate i keeps the first i + 1; the cut with the highest F1 wins (the first one
+    on ties, as XTREME keeps a cut only when F1 strictly improves), and the threshold is the
+    midpoint of the last kept and the first dropped score. As in XTREME, every position is a
+    cut, including one between two equal scores: its threshold is that score, so the tied
+    candidates after the cut are extracted too. Two cases XTREME does not finish are defined
+    here: when the best cut keeps every candidate (XTREME indexes past the end) the threshold
+    is the last score; with no correct candidate XTREME's initial threshold 0 is returned.
+    F1 is computed as 2PR / (P + R), XTREME's expression, so equal F1s tie exactly as there.
     """
     scores = np.asarray(scores, dtype=np.float64)
     correct = np.asarray(correct, dtype=bool)
     if num_gold <= 0:
         raise DataError("cannot tune a BUCC threshold without gold pairs")
     if not correct.any():
-        return float("inf")
+        return 0.0
     hits = np.cumsum(correct)
-    kept = np.arange(1, len(scores) + 1)
-    f1 = 2 * hits / (kept + num_gold)  # = 2PR / (P + R) with P = hits/kept, R = hits/num_gold
-    cut_ok = np.append(scores[1:] < scores[:-1], True)  # the next candidate scores lower
-    best = int(np.argmax(np.where(cut_ok, f1, -1.0)))
+    precision = hits / np.arange(1, len(scores) + 1)
+    recall = hits / num_gold
+    with np.errstate(invalid="ignore"):  # 0/0 before the first hit, which is masked out
+        f1 = np.where(hits > 0, 2 * precision * recall / (precision + recall), -1.0)
+    best = int(np.argmax(f1))
     if best == len(scores) - 1:
         return float(scores[best])
     return float((scores[best] + scores[best + 1]) / 2)
@@ -342,6 +349,8 @@ def _bucc_candidates(split, run: _Run, k: int) -> tuple[list[tuple[str, str]], n
     mined = mine_pairs(run.embed(src), run.embed(trg), k)
     pairs, scores, ambiguous = [], [], 0
     for s, t, score in zip(mined.source, mined.target, mined.score):
+        if score <= 0:  # XTREME's mine_bitext writes candidates with a margin above 0 only
+            continue
         if src_ids[s] is None or trg_ids[t] is None:
             ambiguous += 1
             continue

@@ -22,7 +22,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from toolkit.errors import DataError
-from toolkit.evaluation.metrics import get_metric, span_counts
+from toolkit.evaluation.metrics import SEQEVAL_PUBLISHED, get_metric, span_counts
 from toolkit.tasks.benchmarks import target_spec
 
 RESAMPLES = 1000
@@ -67,7 +67,8 @@ SCORES: dict[str, Callable] = {
 }
 
 
-def _per_example(metric: str, predictions: Mapping[str, Any], golds: Mapping[str, Any], language) -> dict:
+def _per_example(metric: str, predictions: Mapping[str, Any], golds: Mapping[str, Any], language,
+                 seqeval: str) -> dict:
     if metric in ("squad", "mlqa"):
         scorer = get_metric(metric)
         out = {}
@@ -77,7 +78,7 @@ def _per_example(metric: str, predictions: Mapping[str, Any], golds: Mapping[str
             out[key] = (m["f1"], m["exact_match"])
         return out
     if metric == "seqeval":
-        return span_counts(predictions, golds)
+        return span_counts(predictions, golds, seqeval)
     if metric in ("accuracy", "tatoeba"):
         scorer = get_metric(metric)
         return {key: (scorer({key: predictions[key]} if key in predictions else {}, {key: gold})["accuracy"] / 100.0,)
@@ -97,12 +98,14 @@ def _bucc_counts(predictions, golds) -> dict[str, tuple[int, int, int]]:
     return {k: tuple(v) for k, v in counts.items()}
 
 
-def example_stats(xtreme_id: str, predictions, golds, language: str) -> ExampleStats:
+def example_stats(xtreme_id: str, predictions, golds, language: str,
+                  seqeval: str = SEQEVAL_PUBLISHED) -> ExampleStats:
     """Per-example statistics of one language's predictions against its gold, in the shapes
-    `xtreme_format.read_predictions` / `read_gold` return; their score equals the metric's."""
+    `xtreme_format.read_predictions` / `read_gold` return; their score equals the metric's
+    (tagging: under the seqeval behaviour the cell was scored with, results.json `scoring`)."""
     metric = target_spec(xtreme_id).metric
     per = _bucc_counts(predictions, golds) if metric == "bucc" else \
-        _per_example(metric, predictions, golds, language.split(".")[0])
+        _per_example(metric, predictions, golds, language.split(".")[0], seqeval)
     ids = tuple(sorted(per))
     if not ids:
         raise DataError(f"{xtreme_id} {language}: no examples to resample")

@@ -24,8 +24,9 @@ import os
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
+from toolkit.config.schema import SEQEVAL_PUBLISHED
 from toolkit.errors import ConfigError, DataError
-from toolkit.evaluation.metrics import get_metric, summarise
+from toolkit.evaluation.metrics import INDEX_TEXT, get_metric, summarise
 from toolkit.io import atomic_write_text
 from toolkit.tasks.benchmarks import get_benchmark, target_spec
 
@@ -216,13 +217,9 @@ def _read_lines(path: Path, fmt: str) -> dict[str, Any]:
         value = line.strip()
         if fmt == "multiple_choice":
             value = _read_choice(value, path, number)
-        elif fmt == "tatoeba":
-            try:
-                value = int(value)
-            except ValueError:
-                raise DataError(
-                    f"{path}, line {number}: {line!r} is not an integer index"
-                ) from None
+        elif fmt == "tatoeba" and not INDEX_TEXT.fullmatch(value):
+            # Kept as text: evaluate.py compares the lines, so "012" does not match "12".
+            raise DataError(f"{path}, line {number}: {line!r} is not an integer index")
         out[str(number - 1)] = value
     return out
 
@@ -291,9 +288,11 @@ def read_gold(path: str | os.PathLike, xtreme_id: str) -> Any:
 
 
 def score_file(
-    pred_file: str | os.PathLike, gold_file: str | os.PathLike, xtreme_id: str, lang: str
+    pred_file: str | os.PathLike, gold_file: str | os.PathLike, xtreme_id: str, lang: str,
+    seqeval: str = SEQEVAL_PUBLISHED,
 ) -> dict:
-    """Score one prediction file against its gold file with the task's XTREME metric."""
+    """Score one prediction file against its gold file with the task's XTREME metric
+    (`seqeval`: the span-F1 behaviour for udpos and panx, see metrics.span_f1)."""
     fmt = _format(xtreme_id)
     preds, golds = read_predictions(pred_file, xtreme_id), read_gold(gold_file, xtreme_id)
     if fmt in ("classification", "tagging", "tatoeba", "multiple_choice") and len(preds) != len(golds):
@@ -303,7 +302,7 @@ def score_file(
             "line files must hold one entry per gold example"
         )
     try:
-        return get_metric(target_spec(xtreme_id).metric)(preds, golds, language=lang)
+        return get_metric(target_spec(xtreme_id).metric, seqeval)(preds, golds, language=lang)
     except DataError as err:
         raise DataError(f"{pred_file} vs {gold_file}: {err}") from None
 
@@ -318,6 +317,7 @@ def score_files(
     task_ids: Sequence[str] | None = None,
     languages: Sequence[str] | None = None,
     benchmark: str = "xtreme",
+    seqeval: str = SEQEVAL_PUBLISHED,
 ) -> dict[str, dict]:
     """Score prediction files against gold files as XTREME's evaluate.py does.
 
@@ -327,6 +327,8 @@ def score_files(
     prediction folder). Each prediction file needs its gold file.
     benchmark: whose language lists the averages cover (`xtreme` or `xtreme_r`, evaluate.py's
     `--xtreme_version xtreme` / `xtreme-r`).
+    seqeval: the seqeval release evaluate.py's udpos/panx F1 follows: "0.0.x" (XTREME's
+    published numbers) or "1.x" (evaluate.py with today's seqeval); see metrics.span_f1.
     Returns {xtreme_id: {"metrics": {lang: {metric: value}}, "average": {metric: mean},
     "score": task score}}, where average and score cover the languages on the benchmark's
     list for the task (evaluate.py's avg_<metric> and avg_metric; QA: mean of average EM and
@@ -364,7 +366,7 @@ def score_files(
             for path in (pred_file, gold_file):
                 if not path.is_file():
                     raise DataError(f"{path} does not exist (needed to score {task} {lang})")
-            per_lang[lang] = score_file(pred_file, gold_file, task, lang)
+            per_lang[lang] = score_file(pred_file, gold_file, task, lang, seqeval)
         average, score = summarise(task, per_lang, benchmark)
         results[task] = {"metrics": per_lang, "average": average, "score": score}
     return results

@@ -12,7 +12,7 @@ from toolkit.config.deepspeed import effective_learning_rate, resolve_batch
 from toolkit.config.schema import RunConfig, to_dict
 from toolkit.engine.board import Board, flatten_config
 from toolkit.evaluation import efficiency, xtreme_format
-from toolkit.evaluation.metrics import summarise
+from toolkit.evaluation.metrics import scoring_record, summarise
 from toolkit.evaluation.retrieval import default_layer, evaluate_retrieval
 from toolkit.evaluation.zero_shot import evaluate_set
 from toolkit.families.registry import get_family
@@ -47,7 +47,8 @@ def _score_split(cfg: RunConfig, spec: TaskSpec, sets, engine, tokenizer, dist: 
     per_lang, features = {}, {}
     for lang, source, load_lang, split in sets:
         evalset = eval_set(cfg, spec, source, split, load_lang, tokenizer, dist)
-        result = evaluate_set(engine, evalset, cfg.eval.batch_size, tokenizer.pad_token_id, dist)
+        result = evaluate_set(engine, evalset, cfg.eval.batch_size, tokenizer.pad_token_id, dist,
+                              seqeval=cfg.eval.seqeval)
         per_lang[lang] = result.metrics
         features[lang] = evalset.features
         if dist.is_main:
@@ -132,6 +133,7 @@ def _results(cfg: RunConfig, spec: TaskSpec, per_lang: dict, dist: Dist, params:
         "test": {"split": cfg.eval.split, "scored": scored,
                  "note": "" if scored else "no test gold (not public): predictions/ is a submission to score elsewhere"},
         "dev": dev, "params": params,
+        "scoring": scoring_record(spec.metric, cfg.eval.seqeval),
     }
     if get_approach(cfg.approach).has_intermediate:
         used = {n for stage in stages.stages(cfg) for n in stage}

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from toolkit.errors import ConfigError, DataError
 from toolkit.evaluation import xtreme_format
-from toolkit.evaluation.metrics import task_score
+from toolkit.evaluation.metrics import SEQEVAL_PUBLISHED, task_score
 from toolkit.evaluation.significance import ExampleStats, example_stats
 from toolkit.pipeline.run_dirs import dev_dir, gold_dir, is_control, predictions_dir, report_row_name, result_files
 from toolkit.tasks.benchmarks import official_languages
@@ -31,6 +31,7 @@ class Row:
     unscored: dict[str, list[int]] = field(default_factory=dict)  # target -> seeds without a test gold
     per_language: dict[str, dict[str, list[float]]] = field(default_factory=dict)  # target -> lang -> scores
     runs: dict[str, dict[int, Path]] = field(default_factory=dict)  # target -> seed -> run folder
+    seqeval: dict[str, dict[int, str]] = field(default_factory=dict)  # target -> seed -> eval.seqeval used
     params: int | None = None  # encoder parameters (results.json `params`, heads left out)
     corpora: list[dict] = field(default_factory=list)  # domain corpora of the intermediate mix
     benchmarks: set[str] = field(default_factory=set)  # the benchmarks its results were scored under
@@ -87,6 +88,8 @@ def collect(experiment_dir: str | Path) -> list[Row]:
         task, seed = result["task"], result["seed"]
         row.benchmarks.add(result.get("benchmark", "xtreme"))
         row.runs.setdefault(task, {})[seed] = path.parent
+        # Files written before `scoring` existed were scored with the published-number behaviour.
+        row.seqeval.setdefault(task, {})[seed] = (result.get("scoring") or {}).get("seqeval", SEQEVAL_PUBLISHED)
         if result.get("dev"):
             row.dev_scores.setdefault(task, {})[seed] = result["dev"]["score"]
         if result["score"] is None:
@@ -127,5 +130,5 @@ def example_stats_of(row: Row, task: str, part: str, benchmark: str) -> dict[str
             if pred.is_file() and gold.is_file():
                 out.setdefault(lang, []).append(example_stats(
                     xtreme_id, xtreme_format.read_predictions(pred, xtreme_id),
-                    xtreme_format.read_gold(gold, xtreme_id), lang))
+                    xtreme_format.read_gold(gold, xtreme_id), lang, row.seqeval[task][seed]))
     return out

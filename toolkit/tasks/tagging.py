@@ -3,13 +3,15 @@
 UD-POS (XTREME `udpos`): Universal Dependencies v2.5, the 17 UPOS tags, 33 languages (XTREME-R
 adds lt, pl, uk, wo, ro from UD v2.7: local files only), every treebank of a language pooled. Sources: the Hub's `google/xtreme` `udpos.<Language>`
 configs; XTREME's preprocessed `udpos/{train,dev,test}-<lang>.tsv`; or raw UD CoNLL-U files
-(`UD_<Language>-<Treebank>/<lang>_<tb>-ud-<split>.conllu`), read as XTREME's
-`utils_preprocess.py` reads them: files picked by their `<lang>_` prefix and concatenated in
-file-name order, spaces and zero-width non-joiners removed inside words, sentences whose text
-is withheld (all or all but one FORM is `_`, e.g. Arabic-NYUAD) dropped and counted.
-One difference: XTREME's converter replaces a multiword token's syntactic words with its
-surface form (tagged with the head word's UPOS); here multiword ranges (`1-2`) and empty
-nodes (`1.1`) are skipped and the syntactic words kept, as the UD guidelines count them.
+(`UD_<Language>-<Treebank>/<lang>_<tb>-ud-<split>.conllu`), turned into XTREME's tokens as
+its download script does (`conllu_to_conll.py --replace_subtokens_with_fused_forms`, then
+`utils_preprocess.py`): files picked by their `<lang>_` prefix and concatenated in file-name
+order; a multiword token (`3-4 au`) becomes one token with its surface form, tagged with the
+UPOS of its head word (`fused_tag`); empty nodes (`5.1`) are skipped; spaces and zero-width
+non-joiners are removed inside words; sentences whose text is withheld (all or all but one
+FORM is `_`, e.g. Arabic-NYUAD) are dropped and counted. So the French, German and Spanish
+GSD test sets have 279, 274 and 267 tokens fewer than their syntactic words, token for token
+XTREME's. The Hub's `udpos.<Language>` configs keep the syntactic words instead.
 
 PAN-X (XTREME `panx`): WikiANN NER with Rahimi et al.'s splits, BIO tags over PER/ORG/LOC,
 40 languages (XTREME-R: 48). Sources: `google/xtreme` `PAN-X.<lang>` (default) or `unimelb-nlp/wikiann`
@@ -163,39 +165,135 @@ def _withheld(forms: list[str]) -> bool:
     return empty > 0 and empty >= len(forms) - 1
 
 
-def read_conllu(path: Path, tagset: Sequence[str] = UPOS_TAGS) -> tuple[list[Sentence], int]:
-    """(sentences, number dropped for withheld text) of a CoNLL-U file, with UPOS tags.
+# The POS ranking XTREME's UD converter (ud-conversion-tools, conllu_to_conll.py) uses to pick
+# the head of a multiword token when several of its words are equally high in the tree: the
+# first listed UPOS wins. Keyed by the file's language prefix; the rest use "default".
+FUSED_HEAD_PRECEDENCE = {
+    "default": ("VERB", "NOUN", "PROPN", "PRON", "ADJ", "NUM", "ADV", "INTJ", "AUX", "ADP", "DET",
+                "PART", "CCONJ", "SCONJ", "X", "PUNCT"),
+    "es": ("VERB", "AUX", "PRON", "ADP", "DET"),
+    "fr": ("VERB", "AUX", "PRON", "NOUN", "ADJ", "ADV", "ADP", "DET", "PART", "SCONJ", "CONJ"),
+    "it": ("VERB", "AUX", "ADV", "PRON", "ADP", "DET", "INTJ"),
+}
 
-    Multiword-token ranges and empty nodes are skipped; spaces and U+200C inside a FORM are
-    removed (XTREME's normalisation, so that words stay whitespace-free).
+
+@dataclasses.dataclass
+class UDWord:
+    """One syntactic word of a CoNLL-U sentence: its form, UPOS and the words it depends on."""
+
+    form: str
+    upos: str
+    parents: set[int]  # HEAD plus the integer heads of the enhanced DEPS column
+
+
+def _ancestors(words: dict[int, UDWord], word: int) -> int:
+    """How many nodes (the root 0 included) reach `word` through dependency arcs."""
+    seen: set[int] = set()
+    todo = list(words[word].parents)
+    while todo:
+        node = todo.pop()
+        if node not in seen:
+            seen.add(node)
+            todo.extend(words[node].parents if node in words else ())
+    return len(seen)
+
+
+def fused_tag(words: dict[int, UDWord], span: range, language: str) -> str:
+    """The UPOS XTREME gives a multiword token: that of the span's word with the fewest
+    ancestors (basic and enhanced arcs, as the converter builds its graph); among equally
+    high words, the first of the best-ranked UPOS in `FUSED_HEAD_PRECEDENCE`.
+
+    A UPOS missing from the language's ranking (XTREME's converter stops with an error there)
+    ranks after all listed ones.
     """
+    depth = {i: _ancestors(words, i) for i in span}
+    highest = [i for i in span if depth[i] == min(depth.values())]
+    ranking = FUSED_HEAD_PRECEDENCE.get(language, FUSED_HEAD_PRECEDENCE["default"])
+    rank = {upos: r for r, upos in reversed(list(enumerate(ranking)))}
+    return words[min(highest, key=lambda i: rank.get(words[i].upos, len(ranking)))].upos
+
+
+def _heads(column: str, path: Path, lineno: int) -> set[int]:
+    """Integer heads of a HEAD or DEPS field ('_' and empty-node heads such as 8.1 have none)."""
+    heads = set()
+    for entry in column.split("|"):
+        head = entry.split(":", 1)[0]
+        if head.isdigit():
+            heads.add(int(head))
+        elif head != "_" and not re.fullmatch(r"\d+\.\d+", head):
+            raise DataError(f"{path} line {lineno}: head {head!r} is not a word id")
+    return heads
+
+
+def _fused_sentence(words: dict[int, UDWord], fused: dict[int, tuple[int, str]], language: str,
+                    path: Path) -> Sentence:
+    """XTREME's tokens of one sentence: each multiword token's surface form with `fused_tag`,
+    the other words as they are (forms as written: `read_conllu` cleans them)."""
+    forms, tags = [], []
+    word = 1
+    while word <= len(words):
+        if word not in words:
+            raise DataError(f"{path}: word ids must run 1..n within a sentence; {word} is missing")
+        if word in fused:
+            last, form = fused[word]
+            forms.append(form)
+            tags.append(fused_tag(words, range(word, last + 1), language))
+            word = last + 1
+        else:
+            forms.append(words[word].form)
+            tags.append(words[word].upos)
+            word += 1
+    return tuple(forms), tuple(tags)
+
+
+def read_conllu(path: Path, tagset: Sequence[str] = UPOS_TAGS,
+                language: str | None = None) -> tuple[list[Sentence], int]:
+    """(sentences, number dropped for withheld text) of a CoNLL-U file, in XTREME's tokens.
+
+    Multiword tokens keep their surface form (see `fused_tag`), empty nodes are skipped, and
+    spaces and U+200C inside a FORM are removed, as XTREME's preprocessing does. `language`
+    picks the head ranking of multiword tokens (default: the file name's `<lang>_` prefix).
+    """
+    language = language or path.name.split("_", 1)[0]
     sentences: list[Sentence] = []
     dropped = 0
-    forms: list[str] = []
-    tags: list[str] = []
+    words: dict[int, UDWord] = {}
+    fused: dict[int, tuple[int, str]] = {}  # first word id -> (last word id, surface form)
     for lineno, line in enumerate(_lines(path) + [""], 1):
         if not line.strip():
-            if forms:
-                if _withheld(forms):
+            if words:
+                for first, (last, _) in fused.items():
+                    if not all(i in words for i in range(first, last + 1)):
+                        raise DataError(f"{path}: multiword token {first}-{last} lacks some of its words")
+                forms, tags = _fused_sentence(words, fused, language, path)
+                if _withheld(list(forms)):  # on the forms as written, as XTREME tests them
                     dropped += 1
                 else:
-                    sentences.append((tuple(forms), tuple(tags)))
-                forms, tags = [], []
+                    sentences.append((tuple(f.replace("\u200c", "").replace(" ", "") for f in forms), tags))
+            words, fused = {}, {}
             continue
         if line.startswith("#"):
             continue
         cols = line.split("\t")
         if len(cols) != 10:
             raise DataError(f"{path} line {lineno}: expected 10 tab-separated CoNLL-U columns, found {len(cols)}")
-        if "-" in cols[0] or "." in cols[0]:
+        if "." in cols[0]:
             continue
+        if "-" in cols[0]:
+            first, _, last = cols[0].partition("-")
+            if not (first.isdigit() and last.isdigit() and int(first) < int(last)):
+                raise DataError(f"{path} line {lineno}: {cols[0]!r} is not a multiword range such as 3-4")
+            fused[int(first)] = (int(last), cols[1])
+            continue
+        if not cols[0].isdigit():
+            raise DataError(f"{path} line {lineno}: ID {cols[0]!r} is not a word id")
         if cols[3] not in tagset:
             raise DataError(
                 f"{path} line {lineno}: UPOS {cols[3]!r} of word {cols[1]!r} is not one of "
                 f"the 17 UD tags ({', '.join(tagset)})"
             )
-        forms.append(cols[1].replace("\u200c", "").replace(" ", ""))
-        tags.append(cols[3])
+        parents = _heads(cols[6], path, lineno) | _heads(cols[8], path, lineno)
+        words[int(cols[0])] = UDWord(cols[1], cols[3], parents)
     return sentences, dropped
 
 

@@ -100,17 +100,9 @@ def _average_cell(per_target: dict[str, dict[int, float]], changes: list[Change 
 
 def _groups(rows: list[Row]) -> list[tuple[dict, Row | None, list[Row]]]:
     """(variant, its `none` row or None, its rows with an intermediate phase), in report order."""
-    out: list[tuple[dict, Row | None, list[Row]]] = []
-    for row in rows:
-        group = next((g for g in out if g[0] == row.variant), None)
-        if group is None:
-            group = (row.variant, None, [])
-            out.append(group)
-        if row.is_control:
-            out[out.index(group)] = (row.variant, row, group[2])
-        else:
-            group[2].append(row)
-    return out
+    variants = list({tuple(r.variant.items()): r.variant for r in rows}.values())
+    return [(v, next((r for r in rows if r.variant == v and r.is_control), None),
+             [r for r in rows if r.variant == v and not r.is_control]) for v in variants]
 
 
 def dev_table(rows: list[Row], benchmark: str, resamples: int = RESAMPLES) -> dict:

@@ -368,29 +368,25 @@ def protocol_markdown(table: dict, resamples: int = RESAMPLES) -> list[str]:
     return lines
 
 
-def _pub(value: float | None, signed: bool = False) -> str:
-    return _num(value, signed)
-
-
 def _published_markdown(pub: dict) -> list[str]:
     lines = ["## Published numbers beside ours", ""]
     lines += ["| Table 1: intermediate (english) | published dev average change | ours | ours − published | source |",
               "|---|---|---|---|---|"]
     for e in pub["dev_average_change"]:
         source = e["source"] + ("" if e["verified"] else " (not verified)")
-        lines.append(f"| {e['intermediate']} | {_pub(e['published'], True)} | {_pub(e['ours'], True)} | "
-                     f"{_pub(e['difference'], True)} | {source} |")
+        lines.append(f"| {e['intermediate']} | {_num(e['published'], True)} | {_num(e['ours'], True)} | "
+                     f"{_num(e['difference'], True)} | {source} |")
     if pub["test"]:
         lines += ["", "| Table 2: task | XLM-R published | our `none` | diff | X-STILTs published | ours chosen on dev | diff | source |",
                   "|---|---|---|---|---|---|---|---|"]
         for e in pub["test"]:
             x, s = e["xlmr"], e["xstilts"]
-            lines.append(f"| {e['task']} | {_pub(x['published'])} | {_pub(x['ours'])} | {_pub(x['difference'], True)} | "
-                         f"{_pub(s['published'])} | {_pub(s['ours'])} | {_pub(s['difference'], True)} | {e['source']} |")
+            lines.append(f"| {e['task']} | {_num(x['published'])} | {_num(x['ours'])} | {_num(x['difference'], True)} | "
+                         f"{_num(s['published'])} | {_num(s['ours'])} | {_num(s['difference'], True)} | {e['source']} |")
     change = pub["test_average_change"]
     if change:
         lines += ["", f"Average change of the intermediate chosen on dev against `none`: ours "
-                  f"{_pub(change['ours'], True)}, published {_pub(change['published'], True)} ({change['source']})."]
+                  f"{_num(change['ours'], True)}, published {_num(change['published'], True)} ({change['source']})."]
     lines += ["", "Sources:"] + [f"- {key}: {text}" for key, text in pub["sources"].items()]
     lines.append("QA tasks are compared as (F1 + EM) / 2. Published numbers are XLM-R Large on the full test "
                  "sets; a run at another scale or on other data is not expected to match them.")

@@ -403,6 +403,7 @@ def write_xcopa_run_data(root: Path, seed: int = 0) -> Path:
     write_jsonl(root / "copa" / "val.jsonl", copa_rows(_CAUSES, 8))
     for lang, pool in _LANG_CAUSES.items():
         write_jsonl(root / "xcopa" / "data" / lang / f"test.{lang}.jsonl", copa_rows(pool, 10))
+        write_jsonl(root / "xcopa" / "data" / lang / f"val.{lang}.jsonl", copa_rows(pool, 6))  # selection data
     return root
 
 

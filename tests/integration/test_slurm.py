@@ -35,7 +35,7 @@ from toolkit.grid.resources import Resources, resolve, size_class
 from toolkit.grid.slurm import cell_resources, grid_status, load_records
 from toolkit.grid.spec import load_grid
 
-INTERMEDIATE_STEPS = 200
+INTERMEDIATE_STEPS = 100
 
 
 def write_spec(path: Path, root: Path, model: str, data: Path, experiment: str, **changes) -> Path:
@@ -52,7 +52,7 @@ def write_spec(path: Path, root: Path, model: str, data: Path, experiment: str, 
         "intermediates": ["mnli"],
         "targets": [{"task": "xnli", "languages": ["en", "de"]}],
         "seeds": [1, 2],
-        "intermediate_overrides": {"train.max_steps": INTERMEDIATE_STEPS, "train.eval_every": 100},
+        "intermediate_overrides": {"train.max_steps": INTERMEDIATE_STEPS, "train.eval_every": 50},
         # CPU-only jobs sized for the test nodes (2 CPUs each, no memory configured).
         "slurm": {"gpus_per_node": 0, "cpus_per_task": 1, "mem_gb": 0, "time_minutes": 10, "signal_seconds": 60},
     }
@@ -224,16 +224,16 @@ def flow(cluster, tiny_model_dir, tmp_path_factory):
         # The local executor's run of grid s, in its own output root, while the cluster works.
         local = subprocess.Popen([sys.executable, "-m", "toolkit", "grid", f"spec={spec}", f"output_root={tmp / 'local'}"],
                                  cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        # The literal user command for the first submission.
-        submit = subprocess.run(["bash", "run_scripts/grid.sh", f"spec={spec}", "executor=slurm"], cwd=REPO, env={
-            **env, "SLURM_CONF": cluster.env["SLURM_CONF"]}, capture_output=True, text=True, timeout=300)
-        assert submit.returncode == 0, submit.stderr[-3000:]
-        seen["submit"] = submit.stdout
+        seen["submit"] = _grid(f"spec={spec}", "executor=slurm")
         grid = load_grid(spec)
         first = load_records(grid)
         seen["first"] = first
-        # seed 2 is killed while it waits for the intermediate.
+        # seed 2 is killed while it waits for the intermediate; a rerun submits it alone, after
+        # the intermediate's job, which is still queued or running.
         cluster.run("scancel", first["english/mnli/xnli/seed2"]["job"])
+        seen["status_cancelled"] = _grid("status", f"spec={spec}")
+        seen["rerun"] = _grid(f"spec={spec}", "executor=slurm")
+        seen["second"] = load_records(grid)
         _grid(f"spec={broken}", "executor=slurm")
         _grid(f"spec={two_nodes}", "executor=slurm")
 
@@ -247,14 +247,6 @@ def flow(cluster, tiny_model_dir, tmp_path_factory):
             "squeue", "-h", "-j", inter["job"], "-o", "%r", check=False).stdout, cluster=cluster)
         cluster.run("scontrol", "update", f"JobId={inter['job']}", "StartTime=now")
 
-        cells = {c.name: c for c in grid.cells}
-        _until("grid s's intermediate and seed 1 DONE", lambda: all(
-            (cells[n].run_dir / "DONE").exists() for n in ("english/mnli", "english/mnli/xnli/seed1")),
-            timeout=300, cluster=cluster)
-        seen["status_after"] = _grid("status", f"spec={spec}")
-        seen["rerun"] = _grid(f"spec={spec}", "executor=slurm")
-        seen["second"] = load_records(grid)
-
         # Grid b: the intermediate fails, Slurm cancels its target; then rerun and cancel it.
         grid_b = load_grid(broken)
         _until("grid b's target cancelled", lambda: "CANCELLED" in grid_status(grid_b), cluster=cluster)
@@ -262,14 +254,20 @@ def flow(cluster, tiny_model_dir, tmp_path_factory):
         seen["rerun_b"] = _grid(f"spec={broken}", "executor=slurm")
         seen["records_b"] = load_records(grid_b)
         seen["cancel_b"] = _grid("cancel", f"spec={broken}")
-        seen["queue_after_cancel"] = cluster.run("squeue", "-h", "-o", "%i").stdout.split()
-        seen["status_b_cancelled"] = grid_status(grid_b)
 
         grid_n = load_grid(two_nodes)
-        _until("grid s's seed 2 and grid n DONE", lambda: all(
+        # The run script takes the same arguments (checked while the jobs finish).
+        script = subprocess.Popen(["bash", "run_scripts/grid.sh", "status", f"spec={spec}"], cwd=REPO,
+                                  env={**env, "SLURM_CONF": cluster.env["SLURM_CONF"]}, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True)
+        _until("grid b's jobs out of the queue", lambda: not set(r["job"] for r in seen["records_b"].values()) & set(
+            cluster.run("squeue", "-h", "-o", "%i").stdout.split()), cluster=cluster)
+        seen["status_b_cancelled"] = grid_status(grid_b)
+        _until("every cell of grids s and n DONE", lambda: all(
             (c.run_dir / "DONE").exists() for c in grid.cells + grid_n.cells), timeout=300, cluster=cluster)
         seen["status_final"] = _grid("status", f"spec={spec}")
         seen["records_n"] = load_records(grid_n)
+        seen["script"] = script.communicate(timeout=300)
         seen["local"] = local.communicate(timeout=600)[0]
         assert local.returncode == 0, seen["local"][-3000:]
     seen.update(grid=grid, grid_n=grid_n, cluster=cluster)
@@ -283,11 +281,13 @@ def test_targets_wait_for_their_intermediate(flow):
     assert seed1["after"] == inter["job"] and seed1["job"].endswith("_0")  # one array for the seeds
     assert f"{seed1['job']}  english/mnli/xnli/seed1  (after {inter['job']})" in flow["submit"]
     assert re.search(r"english/mnli/xnli/seed1\s+queued\s+job \S+\s+waiting for english/mnli", flow["status_training"])
-    rows = _sacct(flow["cluster"], [inter["job"], seed1["job"].split("_")[0]], "State,Start,End")
+    seed2 = flow["second"]["english/mnli/xnli/seed2"]
+    rows = _sacct(flow["cluster"], [inter["job"], seed1["job"].split("_")[0], seed2["job"]], "State,Start,End")
     ended = max(r["End"] for r in rows if r["JobID"] == inter["job"])  # the last attempt, after the requeue
     assert [r["State"] for r in rows if r["JobID"] == inter["job"]] == ["REQUEUED", "COMPLETED"]
-    started = next(r["Start"] for r in rows if r["JobID"] == seed1["job"])
-    assert started >= ended, rows
+    for job in (seed1["job"], seed2["job"]):
+        started = next(r["Start"] for r in rows if r["JobID"] == job)
+        assert started >= ended, rows
 
 
 @pytest.mark.slow
@@ -308,16 +308,22 @@ def test_requeued_intermediate_resumes_with_the_local_loss_curve(flow):
 
 @pytest.mark.slow
 def test_scancelled_cell_is_reported_failed_and_resubmitted_alone(flow):
-    assert re.search(r"english/mnli/xnli/seed2\s+failed\s+job \S+\s+CANCELLED", flow["status_after"])
-    assert "english/mnli/xnli/seed1  done" in flow["status_after"]
-    assert "submitted 1 cell(s) to Slurm; 2 done, 0 already queued or running" in flow["rerun"]
+    status = flow["status_cancelled"]
+    # Out of the queue; accounting may not have caught up with the cancellation yet.
+    assert re.search(r"english/mnli/xnli/seed2\s+failed\s+job \S+\s+(not in squeue or sacct \(cancelled before "
+                     r"it started\)|ENDED)", status), status
+    assert re.search(r"english/mnli/xnli/seed1\s+queued\s+job \S+\s+waiting for english/mnli", status), status
+    assert "submitted 1 cell(s) to Slurm; 0 done, 2 already queued or running" in flow["rerun"]
     first, second = flow["first"], flow["second"]
-    assert second["english/mnli"] == first["english/mnli"] and second["english/mnli/xnli/seed1"] == first[
-        "english/mnli/xnli/seed1"]
+    for name in ("english/mnli", "english/mnli/xnli/seed1"):
+        assert second[name] == first[name], name
     again = second["english/mnli/xnli/seed2"]
-    assert again["earlier"] == [first["english/mnli/xnli/seed2"]["job"]] and again["after"] is None  # parent DONE
+    assert again["earlier"] == [first["english/mnli/xnli/seed2"]["job"]]
+    assert again["after"] == first["english/mnli"]["job"]  # the intermediate's job, still alive
     final = flow["status_final"]
     assert "3 cells: 3 done" in final and "GPU-hours" in final
+    out, err = flow["script"]  # `bash run_scripts/grid.sh status spec=...` while the jobs ran
+    assert "english/mnli/xnli/seed2" in out and "3 cells: " in out, err[-3000:]
 
 
 @pytest.mark.slow
@@ -326,8 +332,9 @@ def test_results_equal_the_local_executors(flow):
         if cell.kind != "target":
             continue
         local = flow["tmp"] / "local" / cell.run_dir.relative_to(flow["tmp"] / "runs")
-        assert json.loads((cell.run_dir / "results.json").read_text()) == json.loads(
-            (local / "results.json").read_text()), cell.name
+        slurm, here = (json.loads((d / "results.json").read_text()) for d in (cell.run_dir, local))
+        assert slurm.pop("efficiency") and here.pop("efficiency")  # latencies: wall-clock measurements
+        assert slurm == here, cell.name
 
 
 @pytest.mark.slow
@@ -339,8 +346,7 @@ def test_failed_parent_cancels_its_target_and_cancel_touches_only_its_grid(flow)
     records = flow["records_b"]
     assert records["english/cosmosqa/xnli/seed1"]["after"] == records["english/cosmosqa"]["job"]  # the new job
     jobs = sorted(r["job"] for r in records.values())
-    assert flow["cancel_b"].strip().endswith(" ".join(jobs))
-    assert not set(jobs) & set(flow["queue_after_cancel"])
+    assert flow["cancel_b"].strip().endswith(f"cancelled 2 job(s) of {flow['tmp'] / 'b.yaml'}: {' '.join(jobs)}")
     assert re.search(r"english/cosmosqa\s+failed\s+job \d+\s+CANCELLED", flow["status_b_cancelled"])
     # grid s's and grid n's jobs were left alone: they finished.
     assert all((c.run_dir / "DONE").exists() for c in flow["grid"].cells + flow["grid_n"].cells)

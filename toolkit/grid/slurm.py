@@ -53,9 +53,11 @@ STATE_CLASS = {
                     "queued"),
     **dict.fromkeys(("RUNNING", "CONFIGURING", "COMPLETING", "SIGNALING", "STAGE_OUT", "RESIZING"), "running"),
     "COMPLETED": "completed",
-    "UNKNOWN": "unknown",  # not in accounting (yet): never submitted twice, reported as such
 }
-ALIVE = ("queued", "running", "unknown")
+ALIVE = ("queued", "running")
+# A job neither sacct nor squeue knows: an array task cancelled before it ever started.
+GONE = "GONE"
+ENDED = "ENDED (out of the queue; accounting has no final state yet)"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -101,34 +103,53 @@ def _tres(alloc: str, key: str) -> int:
     return 0
 
 
+def _run(command: list[str]) -> str:
+    try:
+        out = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    except (OSError, subprocess.TimeoutExpired) as err:
+        raise ConfigError(f"cannot ask Slurm about this grid's jobs ({' '.join(command)}): {err}") from None
+    if out.returncode != 0:
+        raise ConfigError(f"{command[0]} failed ({out.stderr.strip()}); the Slurm executor needs squeue and job "
+                          "accounting (sacct, slurmdbd) to know which cells are queued, running or failed")
+    return out.stdout
+
+
 def query_jobs(job_ids: list[str]) -> dict[str, JobInfo]:
-    """State and usage of each job from sacct (one call); a job sacct does not know is absent."""
+    """State and usage of each job. Only squeue says whether a job is alive: accounting lags behind
+    the controller (and an array task cancelled while pending never gets a record of its own).
+    A job out of the queue has sacct's final state, or ENDED while accounting still shows it
+    alive; a job neither knows is absent. Usage is sacct's, over every attempt."""
     from submitit.slurm.slurm import SlurmInfoWatcher  # parses sacct's array notation (12_[0-3])
 
     if not job_ids:
         return {}
-    command = ["sacct", "-X", "-D", "--parsable2", "-o", "JobID,State,ElapsedRaw,AllocTRES,NodeList",
-               "-j", ",".join(sorted({j.split("_")[0] for j in job_ids}))]
-    try:
-        out = subprocess.run(command, capture_output=True, text=True, timeout=120)
-    except (OSError, subprocess.TimeoutExpired) as err:
-        raise ConfigError(f"cannot ask Slurm's accounting about this grid's jobs ({' '.join(command)}): {err}") \
-            from None
-    if out.returncode != 0:
-        raise ConfigError(f"sacct failed ({out.stderr.strip()}); the Slurm executor needs job accounting "
-                          "(slurmdbd) to know which cells are queued, running or failed")
+    queue = {}
+    for line in _run(["squeue", "-h", "-r", "-o", "%i|%T|%N"]).splitlines():
+        job, state, nodes = (line.split("|") + ["", ""])[:3]
+        queue[job] = (state, nodes)
+    text = _run(["sacct", "-X", "-D", "--parsable2", "-o", "JobID,State,ElapsedRaw,AllocTRES,NodeList",
+                 "-j", ",".join(sorted({j.split("_")[0] for j in job_ids}))])
     hours: dict[str, list[float]] = {}
-    lines = out.stdout.splitlines()
+    lines = text.splitlines()
     for line in lines[1:]:  # every attempt of every job: usage adds up over requeues
         row = dict(zip(lines[0].split("|"), line.split("|")))
         seconds = int(row["ElapsedRaw"] or 0)
         usage = hours.setdefault(row["JobID"], [0.0, 0.0])
         usage[0] += seconds * _tres(row["AllocTRES"], "gres/gpu") / 3600
         usage[1] += seconds * _tres(row["AllocTRES"], "cpu") / 3600
-    latest = SlurmInfoWatcher(delay_s=0).read_info(out.stdout)  # the last attempt's row wins
-    return {job: JobInfo(info["State"].split()[0] if info.get("State") else "UNKNOWN", info.get("NodeList", ""),
-                         *hours.get(job, (0.0, 0.0)))
-            for job, info in latest.items() if job in job_ids}
+    latest = SlurmInfoWatcher(delay_s=0).read_info(text)  # the last attempt's row wins
+    found = {}
+    for job in job_ids:
+        if job in queue:
+            state, nodes = queue[job]
+        elif latest.get(job, {}).get("State"):
+            state, nodes = latest[job]["State"].split()[0], latest[job].get("NodeList", "")
+            if STATE_CLASS.get(state) in ALIVE:  # out of the queue, so accounting is behind
+                state = ENDED
+        else:
+            continue
+        found[job] = JobInfo(state, nodes, *hours.get(job, (0.0, 0.0)))
+    return found
 
 
 # ---------------------------------------------------------------------------------------------
@@ -138,7 +159,7 @@ def query_jobs(job_ids: list[str]) -> dict[str, JobInfo]:
 
 @dataclass(frozen=True)
 class CellState:
-    status: str  # done, queued, running, failed, unknown, not submitted
+    status: str  # done, queued, running, failed, not submitted
     job: str = ""
     detail: str = ""
 
@@ -172,7 +193,7 @@ def cell_states(grid: Grid, records: dict[str, dict], jobs: dict[str, JobInfo]) 
             continue
         job = record["job"]
         info = jobs.get(job)
-        slurm_state = info.state if info else "UNKNOWN"
+        slurm_state = info.state if info else GONE
         kind = STATE_CLASS.get(slurm_state, "failed")
         if kind == "queued":
             parent = by_dir.get(cell.depends_on)
@@ -180,14 +201,15 @@ def cell_states(grid: Grid, records: dict[str, dict], jobs: dict[str, JobInfo]) 
             states[cell.name] = CellState("queued", job, f"waiting for {parent.name}" if waits else slurm_state)
         elif kind == "running":
             states[cell.name] = CellState("running", job, f"on {info.nodes}" if info and info.nodes else "")
-        elif kind == "unknown":
-            states[cell.name] = CellState("unknown", job, "not in Slurm's accounting (yet); not resubmitted")
         else:
             parent = by_dir.get(cell.depends_on)
             parent_state = states.get(parent.name) if parent is not None else None
             if slurm_state == "CANCELLED" and parent_state is not None and parent_state.status == "failed":
                 reason = f"its parent {parent.name} (job {parent_state.job}) failed"
                 states[cell.name] = CellState("failed", job, f"CANCELLED: {reason}")
+                continue
+            if slurm_state == GONE:
+                states[cell.name] = CellState("failed", job, "not in squeue or sacct (cancelled before it started)")
                 continue
             if kind == "completed":
                 slurm_state = "COMPLETED without DONE"

@@ -15,7 +15,7 @@ from toolkit.errors import CheckpointError, ConfigError, DataError, nearest
 from toolkit.evaluation.xtreme_format import score_files
 from toolkit.grid.executors import get_executor
 from toolkit.grid.plan import plan_from_options
-from toolkit.grid.slurm import cancel_grid, grid_status
+from toolkit.grid.slurm import cancel_grid, grid_status, slurm_plan
 from toolkit.grid.spec import load_grid, parse_grid_args
 from toolkit.pipeline.checks import load_config
 from toolkit.pipeline.intermediate import run_intermediate
@@ -97,6 +97,8 @@ def _grid(args: list[str], plan_only: bool = False) -> int:
         return 0
     if plan_only or options.get("plan", "false").lower() in ("1", "true", "yes"):
         print(plan_from_options(grid, options))
+        if executor.name == "slurm":
+            print(slurm_plan(grid))
         return 0
     return executor.run(grid)
 

@@ -254,6 +254,39 @@ def _executor_parameters(res: Resources, name: str, after: str | None) -> dict:
     return params
 
 
+def _request(res: Resources) -> str:
+    gpus = f"{res.gpus_per_node} GPU(s)" if res.gpus_per_node else "no GPU"
+    mem = f", {res.mem_gb} GB" if res.mem_gb else ""
+    where = "".join(f", {k} {getattr(res, k)}" for k in ("partition", "account", "qos", "constraint") if getattr(res, k))
+    return (f"{res.nodes} node(s) x {gpus}, {res.ranks_per_node} rank(s)/node x {res.cpus_per_task} CPUs{mem}, "
+            f"{res.time_minutes // 60}:{res.time_minutes % 60:02d} limit{where}")
+
+
+def slurm_plan(grid: Grid) -> str:
+    """What `executor=slurm` would submit for the cells not DONE: jobs, sbatch calls, arrays,
+    and each phase's requests (without asking Slurm which cells are already queued)."""
+    todo = [c for c in grid.cells if not run_dirs.is_done(c.run_dir)]
+    resources = {c.name: cell_resources(c) for c in todo}
+    submissions, arrays = 0, 0
+    groups: dict[tuple, int] = {}
+    for cell in todo:
+        if cell.kind == "target":
+            parent = cell.depends_on if cell.depends_on and not run_dirs.is_done(cell.depends_on) else None
+            groups[(parent, repr(resources[cell.name]))] = groups.get((parent, repr(resources[cell.name])), 0) + 1
+        else:
+            submissions += 1
+    submissions += len(groups)
+    arrays = sum(n > 1 for n in groups.values())
+    requests: dict[tuple[str, str], int] = {}
+    for cell in todo:
+        key = (cell.phase, _request(resources[cell.name]))
+        requests[key] = requests.get(key, 0) + 1
+    lines = [f"Slurm (executor=slurm): {len(todo)} jobs in {submissions} sbatch submissions ({arrays} job arrays) "
+             f"for the {len(todo)} cells not DONE"]
+    lines += [f"  {phase:<12} {n:>5} jobs  {request}" for (phase, request), n in sorted(requests.items())]
+    return "\n".join(lines)
+
+
 def submit_grid(grid: Grid) -> int:
     """Submit every cell that is neither DONE nor queued/running; record the job ids. Exit status 0."""
     import submitit  # only the Slurm executor needs it

@@ -13,8 +13,9 @@ from toolkit.config.schema import SEQEVAL_BEHAVIOURS, SEQEVAL_PUBLISHED, describ
 from toolkit.demo import prepare_demo_data
 from toolkit.errors import CheckpointError, ConfigError, DataError, nearest
 from toolkit.evaluation.xtreme_format import score_files
+from toolkit.grid.executors import get_executor
 from toolkit.grid.plan import plan_from_options
-from toolkit.grid.runner import run_grid
+from toolkit.grid.slurm import cancel_grid, grid_status, slurm_plan
 from toolkit.grid.spec import load_grid, parse_grid_args
 from toolkit.pipeline.checks import load_config
 from toolkit.pipeline.intermediate import run_intermediate
@@ -32,7 +33,8 @@ commands:
   evaluate       re-score a finished target run zero-shot
   score          score XTREME-format prediction files: score PRED_DIR GOLD_DIR [task ...] [benchmark=xtreme_r]
                  [seqeval=1.x] (udpos/panx as evaluate.py scores with seqeval 1.x; default 0.0.x, XTREME's numbers)
-  grid           run an experiment grid: grid spec=configs/grids/X.yaml [plan=true] [key=value ...]
+  grid           run an experiment grid: grid spec=configs/grids/X.yaml [executor=local|slurm] [plan=true]
+                 [key=value ...]; on Slurm: grid status spec=..., grid cancel spec=...
   plan           list a grid's cells with status and estimated compute: plan spec=FILE.yaml
   report         build the comparison report of an experiment: report runs/<experiment> [OUT_DIR]
   demo-data      lay out the demo's shipped data: demo-data OUT_DIR
@@ -93,14 +95,24 @@ def _demo_data(args: list[str]) -> int:
     return 0
 
 
+# `grid <action> spec=...`: what a Slurm grid's submitter asks afterwards.
+GRID_ACTIONS: dict[str, Callable] = {"status": grid_status, "cancel": cancel_grid}
+
+
 def _grid(args: list[str], plan_only: bool = False) -> int:
-    spec, options, overrides = parse_grid_args(args)
-    cells = load_grid(spec, overrides)  # every cell checked before any work
-    if plan_only or options.get("plan", "false").lower() in ("1", "true", "yes"):
-        print(plan_from_options(cells, options))
+    action = GRID_ACTIONS.get(args[0]) if args and not plan_only else None
+    spec, options, overrides = parse_grid_args(args[1:] if action else args)
+    executor = get_executor(options.get("executor", "local"))
+    grid = load_grid(spec, overrides)  # every cell checked before any work
+    if action:
+        print(action(grid), flush=True)
         return 0
-    outcomes = run_grid(cells)
-    return 1 if any(o.result == "failed" for o in outcomes) else 0
+    if plan_only or options.get("plan", "false").lower() in ("1", "true", "yes"):
+        print(plan_from_options(grid, options))
+        if executor.name == "slurm":
+            print(slurm_plan(grid))
+        return 0
+    return executor.run(grid)
 
 
 def _phase(run):

@@ -33,6 +33,7 @@ from toolkit.families.multitask import MultiTaskModel, export_model, load_heads,
 from toolkit.models.params import largest_parameter
 from toolkit.engine.board import Board
 from toolkit.engine.checkpoint import CLIENT_KEY, load_checkpoint, prune_checkpoints, save_checkpoint
+from toolkit.engine.preemption import Preempted, requested as stop_requested
 from toolkit.tasks.records import TaskSpec
 
 
@@ -267,6 +268,15 @@ def train(
                 if result["score"] is not None:
                     print(f"step {state.step}: validation score {result['score']:.2f}", flush=True)
             dist.barrier()
+
+        # The scheduler's warning signal (toolkit.engine.preemption), asked at logging steps only.
+        if state.step % cfg.train.log_every == 0 and state.step < steps and stop_requested(dist):
+            tag = f"step{state.step}"
+            if state.last_tag != tag:  # not already saved by the validation just above
+                state.last_tag = tag
+                save_checkpoint(engine, ckpt_dir, tag, vars(state), dist)
+            board.close()  # the run's process ends here; flush what it logged
+            raise Preempted(state.step, str(ckpt_dir / tag))
     bar.close()
 
     if state.best_tag and state.best_tag != state.last_tag:

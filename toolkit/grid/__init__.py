@@ -1,4 +1,5 @@
-"""The experiment grid: approaches x intermediate tasks x target tasks x seeds, run as one job.
+"""The experiment grid: approaches x intermediate tasks x target tasks x seeds, run inside one
+launch (executor=local) or as one Slurm job per cell (executor=slurm, `toolkit.grid.slurm`).
 
 A grid spec is a YAML file:
 
@@ -18,6 +19,7 @@ A grid spec is a YAML file:
         large: {model.name_or_path: FacebookAI/xlm-roberta-large}
     intermediate_overrides: {train.num_epochs: 2}   # optional, per phase
     target_overrides: {train.learning_rate: 7.0e-6}
+    slurm: {partition: gpu, target: {time_minutes: 240}}   # optional: executor=slurm's requests
 
 Each (approach, intermediate) pair is one intermediate run (the `none` approach has none, and
 one row whatever the intermediates), followed by every target x seed fine-tuned from it.

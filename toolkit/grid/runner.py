@@ -55,7 +55,7 @@ def release_memory() -> None:
     get_accelerator().empty_cache()
 
 
-def _attempt(cell: Cell, dist) -> str | None:
+def attempt_cell(cell: Cell, dist) -> str | None:
     """Run one cell on every rank; the joined tracebacks of the ranks that failed, or None."""
     if dist.is_main:
         run_dirs.clear_failed(cell.run_dir)
@@ -89,12 +89,14 @@ def run_grid(grid: Grid) -> list[Outcome]:
             print(f"grid [{i}/{len(grid.cells)}] {cell.kind} {cell.name}: {cell_status(cell)}", flush=True)
         if cell.depends_on in failed_intermediates:
             outcomes.append(Outcome(cell, "skipped", f"its intermediate run {cell.depends_on} failed"))
+            if cell.kind == "intermediate":  # a chain's later stage: its own targets cannot run either
+                failed_intermediates.add(cell.run_dir)
             continue
         if cell_status(cell) == "done":
             outcomes.append(Outcome(cell, "skipped-done"))
             continue
         started = time.perf_counter()
-        error = _attempt(cell, dist)
+        error = attempt_cell(cell, dist)
         if dist.is_main:
             print(f"grid [{i}/{len(grid.cells)}] {cell.name}: {'done' if error is None else 'failed'} in "
                   f"{time.perf_counter() - started:.0f} s", flush=True)

@@ -14,6 +14,7 @@ from toolkit.config.overrides import apply_values, parse_overrides
 from toolkit.config.schema import LABEL_CHARS, RunConfig
 from toolkit.errors import ConfigError, nearest
 from toolkit.families.registry import get_family
+from toolkit.grid.resources import parse_slurm
 from toolkit.io import repo_path
 from toolkit.pipeline import run_dirs
 from toolkit.pipeline.checks import check_run_config
@@ -23,8 +24,8 @@ from toolkit.tasks.registry import get_task
 
 
 SPEC_KEYS = ("base", "approaches", "intermediates", "targets", "seeds", "axes",
-             "intermediate_overrides", "target_overrides")
-TARGET_KEYS = ("task", "languages", "overrides")
+             "intermediate_overrides", "target_overrides", "slurm")
+TARGET_KEYS = ("task", "languages", "overrides", "slurm")
 # Keys that place a run folder: the grid sets them per cell, so overrides may not.
 CELL_KEYS = ("approach", "intermediate", "target", "seed", "variant")
 FOLDER_KEYS = CELL_KEYS + ("experiment", "output_root")
@@ -35,6 +36,7 @@ class Target:
     task: str
     languages: tuple[str, ...] | None = None
     overrides: dict = field(default_factory=dict, compare=False, hash=False)
+    slurm: dict = field(default_factory=dict, compare=False, hash=False)  # parsed by resources.parse_slurm
 
 
 @dataclass
@@ -44,12 +46,21 @@ class Cell:
     kind: str  # "intermediate" or "target"
     cfg: RunConfig
     run_dir: Path
-    depends_on: Path | None = None  # the intermediate run a target cell starts from
+    # The run this cell starts from: a target's intermediate run, or a chain's previous stage.
+    depends_on: Path | None = None
+    slurm: list = field(default_factory=list)  # the spec's Slurm settings for it, in order (resources.resolve)
 
     @property
     def name(self) -> str:
         row = run_dirs.row_name(self.cfg)
         return row if self.kind == "intermediate" else f"{row}/{self.cfg.target}/seed{self.cfg.seed}"
+
+    @property
+    def phase(self) -> str:
+        """intermediate, target, or evaluation (a target without training: retrieval)."""
+        if self.kind == "intermediate":
+            return "intermediate"
+        return "target" if get_family(get_task(self.cfg.target).family).trainable else "evaluation"
 
 
 @dataclass
@@ -127,7 +138,8 @@ def _target(raw: Any, path: Path, i: int) -> Target:
         raise ConfigError(f"{where}: languages must be a list of language codes, got {langs!r}")
     overrides = _nest(raw.get("overrides"), f"{where}.overrides")
     _check_not_folder_keys(overrides, f"{where}.overrides")
-    return Target(str(raw["task"]), tuple(langs) if langs else None, overrides)
+    slurm = parse_slurm(raw.get("slurm"), f"{where}.slurm", phases=False)
+    return Target(str(raw["task"]), tuple(langs) if langs else None, overrides, slurm)
 
 
 def _intermediates(raw: Any, approaches: list[str], path: Path) -> dict[str, list[str]]:
@@ -276,6 +288,7 @@ def load_grid(spec_path: str | Path, overrides: list[str] = ()) -> Grid:
         _check_not_folder_keys(phase_layers[phase], f"{path}: {key}")
 
     variants = _axes(spec.get("axes"), path)
+    slurm = parse_slurm(spec.get("slurm"), f"{path}: slurm")
 
     cells: list[Cell] = []
     seen: set[Path] = set()
@@ -286,17 +299,17 @@ def load_grid(spec_path: str | Path, overrides: list[str] = ()) -> Grid:
             has_intermediate = get_approach(approach).has_intermediate
             for joined in (per_approach[approach] if has_intermediate else [run_dirs.NONE]):
                 inter_keys = {"approach": approach, "variant": labels}
-                inter = None
+                inter = None  # after the loop: the run the targets start from
                 for prefix in (_chain_prefixes(joined) if has_intermediate else []):
                     try:
                         icfg = _cell_config(layers + [phase_layers["intermediate"], variant_layer, command_line],
                                             {**inter_keys, "intermediate": prefix})
                     except ConfigError as err:
                         raise ConfigError(f"{path}: intermediate cell {approach}/{prefix}{tag}: {err}") from None
-                    inter = run_dirs.intermediate_dir(icfg)
+                    previous, inter = inter, run_dirs.intermediate_dir(icfg)
                     if inter not in seen:
                         seen.add(inter)
-                        cells.append(Cell("intermediate", icfg, inter))
+                        cells.append(Cell("intermediate", icfg, inter, previous, [slurm]))
                 if has_intermediate:
                     inter_keys["intermediate"] = joined
                 for t in targets:
@@ -315,18 +328,21 @@ def load_grid(spec_path: str | Path, overrides: list[str] = ()) -> Grid:
                         except ConfigError as err:
                             raise ConfigError(f"{path}: target cell {approach}/{joined}{tag}/{t.task}/seed{seed}: "
                                               f"{err}") from None
-                        cells.append(Cell("target", cfg, run_dirs.target_dir(cfg), inter))
+                        cells.append(Cell("target", cfg, run_dirs.target_dir(cfg), inter, [slurm, t.slurm]))
                         experiment_dir = run_dirs.experiment_dir(cfg)
     return Grid(path, experiment_dir, cells)
 
 
 def parse_grid_args(args: list[str]) -> tuple[str, dict[str, str], list[str]]:
-    """Split `spec=... plan=true plan.peak_tflops=.. key=value` into spec, plan options, overrides."""
+    """Split `spec=... executor=.. plan=true plan.peak_tflops=.. key=value` into spec, grid options
+    (executor, plan), overrides."""
     spec, options, rest = None, {}, []
     for arg in args:
         key, _, value = arg.partition("=")
         if key == "spec":
             spec = value
+        elif key == "executor":
+            options[key] = value
         elif key == "plan" or key.startswith("plan."):
             options[key] = value
         else:
@@ -334,7 +350,7 @@ def parse_grid_args(args: list[str]) -> tuple[str, dict[str, str], list[str]]:
     if not spec:
         raise ConfigError("grid/plan needs spec=PATH.yaml (e.g. spec=configs/grids/demo.yaml)")
     for key in options:
-        if key not in ("plan", "plan.peak_tflops", "plan.mfu", "plan.gpus"):
+        if key not in ("executor", "plan", "plan.peak_tflops", "plan.mfu", "plan.gpus"):
             raise ConfigError(f"unknown plan option {key!r}"
                               f"{nearest(key, ('plan.peak_tflops', 'plan.mfu', 'plan.gpus'))}")
     return spec, options, rest

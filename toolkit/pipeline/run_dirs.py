@@ -81,6 +81,11 @@ def target_dir(cfg: RunConfig) -> Path:
     return intermediate_dir(cfg) / cfg.target / f"seed{cfg.seed}"
 
 
+def slurm_dir(experiment: Path) -> Path:
+    """runs/<experiment>/slurm: the Slurm executor's job records (jobs.json) and per-job logs."""
+    return Path(experiment) / "slurm"
+
+
 def stage_dir(run_dir: Path, k: int, task: str) -> Path:
     """The k-th (1-based) training stage of a target run, on `task`."""
     return run_dir / "stages" / f"{k}-{task}"

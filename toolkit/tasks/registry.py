@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from toolkit.errors import ConfigError, nearest
+from toolkit.errors import ConfigError, DataError, nearest
+from toolkit.hub import HubSource
 from toolkit.tasks import classification, copa, multiple_choice, nli, qa, retrieval, tagging
-from toolkit.tasks.records import TaskSpec
+from toolkit.tasks.records import LoadRequest, TaskSpec
 
 TASK_MODULES: tuple[ModuleType, ...] = (nli, copa, classification, tagging, qa, retrieval, multiple_choice)
 
@@ -41,3 +42,33 @@ def get_task(name: str) -> TaskSpec:
 def all_tasks() -> dict[str, TaskSpec]:
     """Every registered task, by name, in registry order."""
     return dict(_TASKS)
+
+
+SPLITS = ("train", "validation", "test")
+
+
+def sources_of(spec: TaskSpec, split: str, language: str | None, revision: str | None = None) -> tuple[HubSource, ...]:
+    """The Hub splits one load of `spec` reads (none for local-only tasks); a split or language
+    the task lacks on the Hub raises its ConfigError or DataError."""
+    if spec.hub_sources is None:
+        return ()
+    return spec.hub_sources(spec, LoadRequest(split, language, revision=revision))
+
+
+def registered_sources() -> list[tuple[str, HubSource]]:
+    """(task, source) for every Hub split any registered task can read: each split and, for
+    multilingual tasks, each language; every source once, under the first task that reads it."""
+    seen: set[HubSource] = set()
+    out = []
+    for name, spec in _TASKS.items():
+        for split in SPLITS:
+            for language in spec.languages or (None,):
+                try:
+                    sources = sources_of(spec, split, language)
+                except (ConfigError, DataError):  # a split or language this task does not have
+                    continue
+                for source in sources:
+                    if source not in seen:
+                        seen.add(source)
+                        out.append((name, source))
+    return out

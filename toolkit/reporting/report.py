@@ -30,6 +30,7 @@ from toolkit.pipeline.run_dirs import is_control, report_row_name, result_files
 from toolkit.pipeline.stages import FOLDER_CHAIN, JOIN
 from toolkit.reporting.tensorboard import write_comparison
 from toolkit.tasks.benchmarks import get_benchmark
+from toolkit.tasks.provenance import differences
 from toolkit.tasks.registry import get_task
 
 
@@ -399,6 +400,9 @@ def to_markdown(table: dict) -> str:
                   "|---|" + "---|" * len(langs)]
         for name, scores in by_row.items():
             lines.append(f"| {name} | " + " | ".join(f"{scores[lang]:.1f}" if lang in scores else "–" for lang in langs) + " |")
+    if table.get("provenance_differences"):
+        lines += ["", "Data provenance differs between compared cells (results.json `provenance`):", "",
+                  *(f"- {line}" for line in table["provenance_differences"])]
     return "\n".join(lines) + "\n"
 
 
@@ -449,10 +453,23 @@ def heatmap(table: dict, path: Path) -> bool:
     return True
 
 
+def provenance_notes(experiment_dir: str | Path) -> list[str]:
+    """Per target, where the cells the table compares read different data or started from a
+    different model commit (results.json `provenance`); empty when all agree."""
+    by_target: dict[str, list[tuple[str, dict]]] = {}
+    for path in result_files(Path(experiment_dir)):
+        result = json.loads(path.read_text(encoding="utf-8"))
+        name = f"{report_row_name(result['approach'], result['intermediate'], result.get('variant') or {})} " \
+               f"seed{result['seed']}"
+        by_target.setdefault(result["task"], []).append((name, result))
+    return [f"{task}: {line}" for task, named in by_target.items() for line in differences(named)]
+
+
 def write_report(experiment_dir: str | Path, out_dir: str | Path | None = None) -> dict:
     """Build the report of an experiment folder into `out_dir` (default: <experiment>/report)."""
     rows = collect(experiment_dir)
     table = build_table(rows)
+    table["provenance_differences"] = provenance_notes(experiment_dir)
     out = Path(out_dir) if out_dir else Path(experiment_dir) / "report"
     out.mkdir(parents=True, exist_ok=True)
     for name, text in (("report.md", to_markdown(table)), ("report.csv", to_csv(table)),

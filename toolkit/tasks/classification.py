@@ -14,7 +14,7 @@ from typing import Iterable
 
 from toolkit.errors import DataError
 from toolkit.tasks.languages import codes
-from toolkit.tasks.records import HubSource, LoadRequest, PairExample, TaskSpec, Target
+from toolkit.tasks.records import HubSource, LoadRequest, PairExample, Target, TaskSpec, revision_of
 from toolkit.tasks.io import field, hub_rows, jsonl_rows, label_index, tsv_rows
 from toolkit.tasks.multiple_choice import build, is_unlabelled, local_file, unique_ids
 from toolkit.tasks.nli import MNLI, NLI_COLUMNS, NLI_LABELS, mnli_sources
@@ -73,7 +73,7 @@ class EmptyTexts:
 def qqp_sources(spec: TaskSpec, req: LoadRequest) -> tuple[HubSource, ...]:
     """nyu-mll/glue `qqp`: train, validation, test (test labels -1)."""
     columns = (("question1", "string"), ("question2", "string"), ("label", "class_label"), ("idx", "int"))
-    return (HubSource("nyu-mll/glue", "qqp", req.split, "main", columns=columns).at(req.revision),)
+    return (HubSource("nyu-mll/glue", "qqp", req.split, "main", columns=columns).at(revision_of(spec, req)),)
 
 
 def load_qqp(spec: TaskSpec, req: LoadRequest) -> list[PairExample]:
@@ -112,7 +112,7 @@ _SNLI_HUB_FIELDS = ("premise", "hypothesis", "label")
 
 def snli_sources(spec: TaskSpec, req: LoadRequest) -> tuple[HubSource, ...]:
     """stanfordnlp/snli, its only config `plain_text`: train, validation, test."""
-    return (HubSource("stanfordnlp/snli", "plain_text", req.split, "main", columns=NLI_COLUMNS).at(req.revision),)
+    return (HubSource("stanfordnlp/snli", "plain_text", req.split, "main", columns=NLI_COLUMNS).at(revision_of(spec, req)),)
 
 _SNLI_OFFICIAL_FIELDS = ("sentence1", "sentence2", "gold_label")
 
@@ -163,15 +163,16 @@ _ANLI_COLUMNS = (("uid", "string"),) + NLI_COLUMNS
 def anli_sources(spec: TaskSpec, req: LoadRequest) -> tuple[HubSource, ...]:
     """facebook/anli `plain_text`, splits `<train|dev|test>_r<k>` for the spec's rounds."""
     return tuple(HubSource("facebook/anli", "plain_text", f"{_ANLI_SPLITS[req.split]}_r{rnd}", "main",
-                           columns=_ANLI_COLUMNS).at(req.revision) for rnd in spec.extra["rounds"])
+                           columns=_ANLI_COLUMNS).at(revision_of(spec, req)) for rnd in spec.extra["rounds"])
 
 
 def anli_plus_sources(spec: TaskSpec, req: LoadRequest) -> tuple[HubSource, ...]:
-    """ANLI's rounds, and for train MNLI's and SNLI's training sets too (see `load_anli_plus`)."""
-    anli = anli_sources(ANLI, req)
+    """ANLI's rounds, and for train MNLI's and SNLI's training sets too (see `load_anli_plus`);
+    a pinned revision applies to the ANLI rounds only (MNLI and SNLI are other repositories)."""
+    anli = anli_sources(ANLI, LoadRequest(req.split, revision=revision_of(spec, req)))
     if req.split != "train":
         return anli
-    return anli + mnli_sources(MNLI, req) + snli_sources(SNLI, req)
+    return anli + mnli_sources(MNLI, LoadRequest("train")) + snli_sources(SNLI, LoadRequest("train"))
 
 
 
@@ -221,14 +222,14 @@ def load_anli_plus(spec: TaskSpec, req: LoadRequest) -> list[PairExample]:
     """
     sub = (lambda name: None) if req.data_dir is None else (lambda name: str(Path(req.data_dir) / name))
     out = load_anli(ANLI, LoadRequest(req.split, data_dir=sub("anli"), max_examples=req.max_examples,
-                                      revision=req.revision))
+                                      revision=revision_of(spec, req)))
     if req.split != "train":
         return out
     for task, loader in [(MNLI, MNLI.loader), (SNLI, load_snli)]:
         remaining = None if req.max_examples is None else req.max_examples - len(out)
         if remaining == 0:
             break
-        out += loader(task, LoadRequest("train", data_dir=sub(task.name), max_examples=remaining, revision=req.revision))
+        out += loader(task, LoadRequest("train", data_dir=sub(task.name), max_examples=remaining))
     return out
 
 
@@ -260,7 +261,7 @@ def pawsx_sources(spec: TaskSpec, req: LoadRequest) -> tuple[HubSource, ...]:
         raise DataError(f"pawsx has no language {lang!r}; it has {', '.join(spec.languages)}")
     columns = (("sentence1", "string"), ("sentence2", "string"), ("label", "class_label|string|int"))
     config = str(spec.extra["hub_config"]).format(lang=lang)
-    return (HubSource(str(spec.extra["hub_path"]), config, req.split, "main", columns=columns).at(req.revision),)
+    return (HubSource(str(spec.extra["hub_path"]), config, req.split, "main", columns=columns).at(revision_of(spec, req)),)
 
 
 def load_pawsx(spec: TaskSpec, req: LoadRequest) -> list[PairExample]:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from toolkit.errors import ConfigError, DataError
 from toolkit.hub import PARQUET_EXPORT
-from toolkit.tasks.records import HubSource, LoadRequest, MultipleChoiceExample, TaskSpec, Target
+from toolkit.tasks.records import HubSource, LoadRequest, MultipleChoiceExample, Target, TaskSpec, revision_of
 from toolkit.tasks.io import field, hub_rows, jsonl_rows
 from toolkit.tasks.languages import codes
 from toolkit.tasks.multiple_choice import Rows, build, choice_label, local_file
@@ -72,7 +72,7 @@ def copa_sources(spec: TaskSpec, req: LoadRequest) -> tuple[HubSource, ...]:
     export is certain to exist, while main may still hold only the loading script."""
     columns = _COPA_COLUMNS + (("label", "class_label|int"),)
     return (HubSource(str(spec.extra["hub_path"]), None, req.split, PARQUET_EXPORT, data_dir="copa",
-                      columns=columns).at(req.revision),)
+                      columns=columns).at(revision_of(spec, req)),)
 
 _COPA_FILES = {
     "train": ["train.jsonl", "train-en.jsonl"],
@@ -126,7 +126,7 @@ def xcopa_sources(spec: TaskSpec, req: LoadRequest) -> tuple[HubSource, ...]:
             f"the task {spec.train_task!r}"
         )
     columns = _COPA_COLUMNS + (("label", "int|class_label"),)
-    return (HubSource(str(spec.extra["hub_path"]), lang, req.split, "main", columns=columns).at(req.revision),)
+    return (HubSource(str(spec.extra["hub_path"]), lang, req.split, "main", columns=columns).at(revision_of(spec, req)),)
 
 
 def load_xcopa(spec: TaskSpec, req: LoadRequest) -> list[MultipleChoiceExample]:

@@ -14,7 +14,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from toolkit.errors import ConfigError, DataError
 from toolkit.hub import PARQUET_EXPORT
-from toolkit.tasks.records import HubSource, LoadRequest, MultipleChoiceExample, TaskSpec
+from toolkit.tasks.records import HubSource, LoadRequest, MultipleChoiceExample, TaskSpec, revision_of
 from toolkit.tasks.io import field, hub_rows, jsonl_rows, require_file
 
 Rows = Iterable[tuple[str, dict]]
@@ -123,7 +123,7 @@ def hellaswag_sources(spec: TaskSpec, req: LoadRequest) -> tuple[HubSource, ...]
     """Rowan/hellaswag (one config): train, validation, test (test labels are empty strings)."""
     columns = (("ind", "int"), ("ctx_a", "string"), ("ctx_b", "string"), ("endings", "list[string]"),
                ("label", "string|int"))
-    return (HubSource("Rowan/hellaswag", None, req.split, "main", columns=columns).at(req.revision),)
+    return (HubSource("Rowan/hellaswag", None, req.split, "main", columns=columns).at(revision_of(spec, req)),)
 
 
 def load_hellaswag(spec: TaskSpec, req: LoadRequest) -> list[MultipleChoiceExample]:
@@ -163,7 +163,7 @@ def cosmosqa_sources(spec: TaskSpec, req: LoadRequest) -> tuple[HubSource, ...]:
     columns = (("id", "string"), ("context", "string"), ("question", "string"),
                *((f"answer{k}", "string") for k in range(4)), ("label", "int|class_label"))
     return (HubSource("allenai/cosmos_qa", None, req.split, PARQUET_EXPORT, data_dir="default",
-                      columns=columns).at(req.revision),)
+                      columns=columns).at(revision_of(spec, req)),)
 
 
 def load_cosmosqa(spec: TaskSpec, req: LoadRequest) -> list[MultipleChoiceExample]:
@@ -224,7 +224,7 @@ def socialiqa_sources(spec: TaskSpec, req: LoadRequest) -> tuple[HubSource, ...]
         )
     columns = (("context", "string"), ("question", "string"), ("answerA", "string"), ("answerB", "string"),
                ("answerC", "string"), ("label", "string|int"))
-    return (HubSource(str(spec.extra["hub_path"]), None, req.split, "main", columns=columns).at(req.revision),)
+    return (HubSource(str(spec.extra["hub_path"]), None, req.split, "main", columns=columns).at(revision_of(spec, req)),)
 
 
 def load_socialiqa(spec: TaskSpec, req: LoadRequest) -> list[MultipleChoiceExample]:
@@ -279,7 +279,7 @@ def _csqa_parts(row: dict, where: str) -> tuple[str, list, list]:
 def commonsenseqa_sources(spec: TaskSpec, req: LoadRequest) -> tuple[HubSource, ...]:
     """tau/commonsense_qa: train, validation, test (test answerKey empty)."""
     columns = (("id", "string"), ("question", "string"), ("choices", "struct|list[struct]"), ("answerKey", "string"))
-    return (HubSource("tau/commonsense_qa", None, req.split, "main", columns=columns).at(req.revision),)
+    return (HubSource("tau/commonsense_qa", None, req.split, "main", columns=columns).at(revision_of(spec, req)),)
 
 
 def load_commonsenseqa(spec: TaskSpec, req: LoadRequest) -> list[MultipleChoiceExample]:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from toolkit.errors import DataError
 from toolkit.tasks.languages import codes
-from toolkit.tasks.records import HubSource, LoadRequest, PairExample, TaskSpec, Target
+from toolkit.tasks.records import HubSource, LoadRequest, PairExample, Target, TaskSpec, revision_of
 from toolkit.tasks.io import field, hub_rows, jsonl_rows, label_index, require_file, tsv_rows
 
 NLI_LABELS = ("entailment", "neutral", "contradiction")  # GLUE/XNLI/SNLI/ANLI ids 0, 1, 2
@@ -25,14 +25,14 @@ def mnli_sources(spec: TaskSpec, req: LoadRequest) -> tuple[HubSource, ...]:
     """nyu-mll/glue `mnli`: train, validation_matched (our validation), validation_mismatched
     (our test; GLUE's test labels are hidden)."""
     return (HubSource("nyu-mll/glue", "mnli", _MNLI_SPLITS[req.split], "main",
-                      columns=NLI_COLUMNS + (("idx", "int"),)).at(req.revision),)
+                      columns=NLI_COLUMNS + (("idx", "int"),)).at(revision_of(spec, req)),)
 
 
 def xnli_sources(spec: TaskSpec, req: LoadRequest) -> tuple[HubSource, ...]:
     """facebook/xnli, one config per language; validation and test (English train is MNLI)."""
     if req.split == "train":
         raise DataError("xnli has no training split of its own: its English training set is mnli")
-    return (HubSource("facebook/xnli", req.language or "en", req.split, "main", columns=NLI_COLUMNS).at(req.revision),)
+    return (HubSource("facebook/xnli", req.language or "en", req.split, "main", columns=NLI_COLUMNS).at(revision_of(spec, req)),)
 
 
 def pair_example(

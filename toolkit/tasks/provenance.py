@@ -16,7 +16,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Iterator, Sequence
 
-from toolkit.hub import HubSource
+from toolkit.hub import HubSource, model_commit
 
 _OPEN: list[list["DataRecord"]] = []
 
@@ -71,6 +71,14 @@ def data_records() -> list[dict]:
         if entry not in out:
             out.append(entry)
     return out
+
+
+def run_provenance(model: str, model_revision: str | None, data_dir: str | None) -> dict:
+    """results.json's `provenance`: the Hub splits read in the open recording (`data`), the
+    local data folder if any (`data_dir`), and the pretrained model with the commit it resolved
+    to (None for local folders and 'embedded')."""
+    return {"data": data_records(), "data_dir": data_dir,
+            "model": {"name_or_path": model, "revision": model_revision, "commit": model_commit(model, model_revision)}}
 
 
 def _key(entry: dict) -> str:

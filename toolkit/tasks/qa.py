@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from toolkit.errors import ConfigError, DataError
-from toolkit.tasks.records import Answer, HubSource, LoadRequest, SpanQAExample, TaskSpec, Target
+from toolkit.tasks.records import Answer, HubSource, LoadRequest, SpanQAExample, Target, TaskSpec, revision_of
 from toolkit.tasks.io import field, hub_rows, require_file
 from toolkit.tasks.languages import TYDIQA_LANGUAGE_NAMES, codes, require_google_xtreme
 
@@ -229,7 +229,7 @@ def squad_sources(spec: TaskSpec, req: LoadRequest) -> tuple[HubSource, ...]:
     path, config = ("rajpurkar/squad_v2", "squad_v2") if spec.extra.get("version_2_with_negative") else \
         ("rajpurkar/squad", "plain_text")
     columns = _QA_COLUMNS + (("title", "string"),)
-    return (HubSource(path, config, req.split, "main", columns=columns).at(req.revision),)
+    return (HubSource(path, config, req.split, "main", columns=columns).at(revision_of(spec, req)),)
 
 
 def xquad_sources(spec: TaskSpec, req: LoadRequest) -> tuple[HubSource, ...]:
@@ -243,7 +243,7 @@ def xquad_sources(spec: TaskSpec, req: LoadRequest) -> tuple[HubSource, ...]:
             f"{req.split!r}. Validate during training on the dev set of {spec.train_task!r}"
         )
     require_google_xtreme(spec, lang)
-    return (HubSource(XTREME_HUB, f"XQuAD.{lang}", "validation", "main", columns=_QA_COLUMNS).at(req.revision),)
+    return (HubSource(XTREME_HUB, f"XQuAD.{lang}", "validation", "main", columns=_QA_COLUMNS).at(revision_of(spec, req)),)
 
 
 def mlqa_sources(spec: TaskSpec, req: LoadRequest) -> tuple[HubSource, ...]:
@@ -257,7 +257,7 @@ def mlqa_sources(spec: TaskSpec, req: LoadRequest) -> tuple[HubSource, ...]:
     if req.split not in ("validation", "test"):
         raise ConfigError(f"mlqa has splits validation and test, not {req.split!r}")
     return (HubSource(XTREME_HUB, f"MLQA.{context_lang}.{question_lang}", req.split, "main",
-                      columns=_QA_COLUMNS).at(req.revision),)
+                      columns=_QA_COLUMNS).at(revision_of(spec, req)),)
 
 
 def tydiqa_sources(spec: TaskSpec, req: LoadRequest) -> tuple[HubSource, ...]:
@@ -267,7 +267,7 @@ def tydiqa_sources(spec: TaskSpec, req: LoadRequest) -> tuple[HubSource, ...]:
     if req.split not in ("train", "validation", "test"):
         raise ConfigError(f"tydiqa has splits train, validation and test, not {req.split!r}")
     hub_split = "train" if req.split == "train" else "validation"
-    return (HubSource(XTREME_HUB, "tydiqa", hub_split, "main", columns=_QA_COLUMNS).at(req.revision),)
+    return (HubSource(XTREME_HUB, "tydiqa", hub_split, "main", columns=_QA_COLUMNS).at(revision_of(spec, req)),)
 
 
 _SQUAD_FILES = {

@@ -117,6 +117,13 @@ class LoadRequest:
     revision: str | None = None
 
 
+def revision_of(spec: "TaskSpec", req: LoadRequest) -> str | None:
+    """The revision a load reads the task's Hub sources at, when not the registered one: the
+    request's, else the run's pin for the task (`data.hub_revisions`, put into
+    `extra["hub_revision"]` by the pipeline); None keeps each source's own."""
+    return req.revision or spec.extra.get("hub_revision")
+
+
 Loader = Callable[["TaskSpec", LoadRequest], list]
 # The Hub splits one load of a task reads, in order; a split or language the task does not have
 # is a ConfigError (or DataError) here, before anything is downloaded.

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from toolkit.errors import ConfigError, DataError
-from toolkit.tasks.records import HubSource, LoadRequest, RetrievalExample, TaskSpec, Target
+from toolkit.tasks.records import HubSource, LoadRequest, RetrievalExample, Target, TaskSpec, revision_of
 from toolkit.tasks.io import field, hub_rows, require_file
 from toolkit.tasks.languages import codes, file_code, require_google_xtreme
 
@@ -126,7 +126,7 @@ def tatoeba_sources(spec: TaskSpec, req: LoadRequest) -> tuple[HubSource, ...]:
         )
     code = _tatoeba_code(req.language)
     require_google_xtreme(spec, req.language)
-    return (HubSource(XTREME_HUB, f"tatoeba.{code}", "validation", "main", columns=_PAIR_COLUMNS).at(req.revision),)
+    return (HubSource(XTREME_HUB, f"tatoeba.{code}", "validation", "main", columns=_PAIR_COLUMNS).at(revision_of(spec, req)),)
 
 
 def bucc_sources(spec: TaskSpec, req: LoadRequest) -> tuple[HubSource, ...]:
@@ -137,7 +137,7 @@ def bucc_sources(spec: TaskSpec, req: LoadRequest) -> tuple[HubSource, ...]:
     if req.split not in _BUCC_FILE_SPLITS:
         raise DataError(f"bucc2018 has splits validation (BUCC sample) and test (BUCC training); got {req.split!r}")
     columns = _PAIR_COLUMNS + (("source_lang", "string"), ("target_lang", "string"))
-    return (HubSource(XTREME_HUB, f"bucc18.{req.language}", req.split, "main", columns=columns).at(req.revision),)
+    return (HubSource(XTREME_HUB, f"bucc18.{req.language}", req.split, "main", columns=columns).at(revision_of(spec, req)),)
 
 
 def read_tatoeba(spec: TaskSpec, req: LoadRequest) -> RetrievalSplit:

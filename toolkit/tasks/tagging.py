@@ -43,7 +43,7 @@ from typing import Iterable, Sequence
 
 from toolkit.errors import ConfigError, DataError
 from toolkit.io import atomic_write_text
-from toolkit.tasks.records import HubSource, LoadRequest, TaggingExample, TaskSpec, Target
+from toolkit.tasks.records import HubSource, LoadRequest, TaggingExample, Target, TaskSpec, revision_of
 from toolkit.tasks.io import hub_split, require_file
 from toolkit.tasks.languages import codes, file_code, require_google_xtreme
 
@@ -277,7 +277,7 @@ def udpos_sources(spec: TaskSpec, req: LoadRequest) -> tuple[HubSource, ...]:
         )
     columns = (("tokens", "list[string]"), ("pos_tags", "list[class_label]"))
     return (HubSource(XTREME_HUB, f"udpos.{file_code('udpos', lang)}", req.split, "main",
-                      columns=columns).at(req.revision),)
+                      columns=columns).at(revision_of(spec, req)),)
 
 
 def panx_sources(spec: TaskSpec, req: LoadRequest) -> tuple[HubSource, ...]:
@@ -291,7 +291,7 @@ def panx_sources(spec: TaskSpec, req: LoadRequest) -> tuple[HubSource, ...]:
         raise ConfigError(f"panx: unknown Hub dataset {hub_id!r}; known: {', '.join(PANX_HUB_CONFIGS)}")
     columns = (("tokens", "list[string]"), ("ner_tags", "list[class_label]"))
     return (HubSource(hub_id, PANX_HUB_CONFIGS[hub_id].format(lang=lang), req.split, "main",
-                      columns=columns).at(req.revision),)
+                      columns=columns).at(revision_of(spec, req)),)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ plus one line here. The order of the modules is the order of the benchmarks' tas
 from __future__ import annotations
 
 from types import ModuleType
+from typing import NamedTuple
 
 from toolkit.errors import ConfigError, DataError, nearest
 from toolkit.hub import HubSource
@@ -55,9 +56,18 @@ def sources_of(spec: TaskSpec, split: str, language: str | None, revision: str |
     return spec.hub_sources(spec, LoadRequest(split, language, revision=revision))
 
 
-def registered_sources() -> list[tuple[str, HubSource]]:
-    """(task, source) for every Hub split any registered task can read: each split and, for
-    multilingual tasks, each language; every source once, under the first task that reads it."""
+class Registered(NamedTuple):
+    """A Hub split the registry reads, and the first (task, split, language) load that reads it."""
+
+    task: str
+    split: str
+    language: str | None
+    source: HubSource
+
+
+def registered_sources() -> list[Registered]:
+    """Every Hub split any registered task can read (each split and, for multilingual tasks,
+    each language), once, with the first load that reads it."""
     seen: set[HubSource] = set()
     out = []
     for name, spec in _TASKS.items():
@@ -70,5 +80,5 @@ def registered_sources() -> list[tuple[str, HubSource]]:
                 for source in sources:
                     if source not in seen:
                         seen.add(source)
-                        out.append((name, source))
+                        out.append(Registered(name, split, language, source))
     return out

@@ -103,10 +103,11 @@ def differences(named_results: Sequence[tuple[str, dict]]) -> list[str]:
             splits.setdefault(_key(entry), {}).setdefault(_state(entry), []).append(name)
         model = prov.get("model") or {}
         models.setdefault(f"{model.get('name_or_path')} @ {model.get('commit')}", []).append(name)
-    lines = []
-    for key, states in splits.items():
-        if len(states) > 1:
-            lines.append(f"{key}: " + "; ".join(f"{state} in {', '.join(names)}" for state, names in states.items()))
+    def listed(states: dict[str, list[str]]) -> str:  # in order of the runs' names: stable across file systems
+        ordered = sorted((sorted(names), state) for state, names in states.items())
+        return "; ".join(f"{state} in {', '.join(names)}" for names, state in ordered)
+
+    lines = [f"{key}: {listed(states)}" for key, states in sorted(splits.items()) if len(states) > 1]
     if len(models) > 1:
-        lines.append("model: " + "; ".join(f"{state} in {', '.join(names)}" for state, names in models.items()))
+        lines.append(f"model: {listed(models)}")
     return lines

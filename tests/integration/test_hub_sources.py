@@ -46,3 +46,23 @@ def test_registered_source_loads_through_the_real_clients(loopback_hub, entry):
     record = read[0].as_dict()
     assert record["commit"] == loopback_hub.commit("datasets", entry.source.path, entry.source.revision)
     assert record["rows"] == record["split_rows"] > 0 and len(record["fingerprint"]) == 16
+
+
+def test_the_paper_grid_reads_only_registered_sources():
+    """What `prepare spec=configs/grids/paper.yaml` fetches: every Hub split of its cells is one
+    the test above loads, and only the cells with CCG (licensed, local files only) cannot be
+    prepared from the Hub."""
+    from toolkit.errors import ConfigError
+    from toolkit.grid.spec import load_grid
+    from toolkit.pipeline.inputs import hub_inputs
+
+    registered = {entry.source for entry in registered_sources()}
+    read, unusable = set(), []
+    for cell in load_grid("configs/grids/paper.yaml").cells:
+        try:
+            read |= {source for _, source in hub_inputs(cell.cfg, cell.kind)}
+        except ConfigError as err:
+            unusable.append((cell.cfg.intermediate, str(err)))
+    assert read and read <= registered
+    assert unusable and all("ccg" in inter.split("+") and err.startswith("ccg: has no Hub source")
+                            for inter, err in unusable)

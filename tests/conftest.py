@@ -1,13 +1,35 @@
-"""Shared pytest fixtures: a tiny model folder, the shared real data, and a small learnable
-MNLI/XNLI set (built by `tests.fixtures.data.write_mnli_fixture`)."""
+"""Shared pytest fixtures: a tiny model folder, the shared real data, a small learnable
+MNLI/XNLI set (built by `tests.fixtures.data.write_mnli_fixture`), and the loopback Hub.
+
+The loopback Hub (`tests.fixtures.hub.LoopbackHub`) starts here, at import, and `HF_ENDPOINT`,
+`HF_HOME` (a private temporary folder) and `HF_UPDATE_DOWNLOAD_COUNTS` are set before any test
+module imports `datasets` or `huggingface_hub`: both clients read them once, at import. So
+every Hub request of the session, in this process and in the runs it launches, goes to
+127.0.0.1, and no test touches the user's Hugging Face cache.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
+from tests.fixtures.hub import LoopbackHub, session_hub
 
-from tests.fixtures.data import shared_data_root, write_mnli_fixture
+LOOPBACK_HUB = session_hub()  # before anything imports datasets or huggingface_hub
+
+import pytest  # noqa: E402  (after the environment above)
+
+from tests.fixtures.data import shared_data_root, write_mnli_fixture  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def loopback_hub() -> LoopbackHub:
+    """The session's loopback Hub; fails if a client was imported before its endpoint was set."""
+    from huggingface_hub import constants
+
+    assert constants.ENDPOINT == LOOPBACK_HUB.url, (
+        f"huggingface_hub was imported before tests/conftest.py set HF_ENDPOINT ({constants.ENDPOINT})"
+    )
+    return LOOPBACK_HUB
 
 
 @pytest.fixture(scope="session")

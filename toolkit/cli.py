@@ -19,6 +19,7 @@ from toolkit.grid.slurm import cancel_grid, grid_status, slurm_plan
 from toolkit.grid.spec import load_grid, parse_grid_args
 from toolkit.pipeline.checks import load_config
 from toolkit.pipeline.intermediate import run_intermediate
+from toolkit.pipeline.prepare import PHASES, manifest_text, prepare
 from toolkit.pipeline.target import run_evaluate, run_target
 from toolkit.reporting.report import to_markdown, write_report
 from toolkit.runtime.distributed import leave_process_group
@@ -36,6 +37,8 @@ commands:
   grid           run an experiment grid: grid spec=configs/grids/X.yaml [executor=local|slurm] [plan=true]
                  [key=value ...]; on Slurm: grid status spec=..., grid cancel spec=...
   plan           list a grid's cells with status and estimated compute: plan spec=FILE.yaml
+  prepare        fetch every dataset and model a grid or phase reads into the HF cache, for offline
+                 nodes: prepare spec=FILE.yaml | prepare config=FILE.yaml [key=value ...]
   report         build the comparison report of an experiment: report runs/<experiment> [OUT_DIR]
   demo-data      lay out the demo's shipped data: demo-data OUT_DIR
   tasks          list every task with its source, size and head
@@ -115,6 +118,18 @@ def _grid(args: list[str], plan_only: bool = False) -> int:
     return executor.run(grid)
 
 
+def _prepare(args: list[str]) -> int:
+    if any(a.startswith("spec=") for a in args):
+        spec, _, overrides = parse_grid_args(args)
+        runs = [(cell.cfg, cell.kind) for cell in load_grid(spec, overrides).cells]
+    else:
+        cfg = load_config(args)
+        runs = [(cfg, phase) for phase in PHASES]
+    items = prepare(runs)
+    print(manifest_text(items), flush=True)
+    return 1 if any(item.problem for item in items) else 0
+
+
 def _phase(run):
     def command(args: list[str]) -> int:
         run(load_config(args))  # checked before the process group starts: typos fail in a second
@@ -128,6 +143,7 @@ COMMANDS: dict[str, Callable[[list[str]], int]] = {
     "evaluate": _phase(run_evaluate),
     "grid": _grid,
     "plan": lambda args: _grid(args, plan_only=True),
+    "prepare": _prepare,
     "score": _score,
     "report": _report,
     "demo-data": _demo_data,

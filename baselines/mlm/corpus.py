@@ -100,6 +100,7 @@ class HubText:
     config: str | None
     split: str = "train"
     text_field: str = "text"
+    revision: str = "main"
 
 
 WIKIPEDIA = HubText(HUB_ID, DEFAULT_DUMP + ".{lang}")
@@ -119,7 +120,7 @@ def stream_hub(hub: HubText, language: str, max_chars: int, seed: int = 0) -> li
     chars = empty = 0
     row = -1
     try:
-        stream = datasets.load_dataset(hub.path, config, split=hub.split, streaming=True)
+        stream = datasets.load_dataset(hub.path, config, split=hub.split, revision=hub.revision, streaming=True)
         for row, record in enumerate(stream.shuffle(seed=seed, buffer_size=SHUFFLE_BUFFER)):
             where = f"{name} row {row}"
             text = field(record, hub.text_field, where, allow_empty=True).strip()

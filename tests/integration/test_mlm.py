@@ -6,6 +6,8 @@ import logging
 import math
 import numpy as np
 import pytest
+
+from tests.fixtures.hub import session_hub
 import torch
 
 from baselines.mlm import corpus
@@ -370,28 +372,23 @@ def _wikipedia_rows(lang: str, n: int) -> dict:
 
 
 @pytest.fixture
-def fake_hub(monkeypatch):
+def wikipedia_hub(monkeypatch):
+    """wikimedia/wikipedia's de and sw configs on the loopback Hub (30 rows each, one empty)."""
     import datasets
 
-    calls = []
+    from tests.fixtures.hub import serve_tables
 
-    def load_dataset(path, name=None, split=None, streaming=False, **kwargs):
-        calls.append((path, name, split, streaming))
-        lang = name.split(".", 1)[1]
-        if lang == "xx":
-            raise ValueError(f"BuilderConfig '{name}' not found")
-        return datasets.Dataset.from_dict(_wikipedia_rows(lang, 30)).to_iterable_dataset()
-
-    monkeypatch.setattr(datasets, "load_dataset", load_dataset)
-    return calls
+    serve_tables(monkeypatch, {("wikimedia/wikipedia", f"20231101.{lang}", "train"):
+                               datasets.Dataset.from_dict(_wikipedia_rows(lang, 30)) for lang in ("de", "sw")})
+    return session_hub()
 
 
-def test_hub_corpus_streams_wikipedia_up_to_the_budget(fake_hub):
+def test_hub_corpus_streams_wikipedia_up_to_the_budget(wikipedia_hub):
+    wikipedia_hub.requests.clear()
     got = load_corpus(["de", "sw"], "hub", max_chars_per_language=300, seed=0)
-    assert fake_hub == [
-        ("wikimedia/wikipedia", "20231101.de", "train", True),
-        ("wikimedia/wikipedia", "20231101.sw", "train", True),
-    ]
+    asked = [path for _, path in wikipedia_hub.requests if "/resolve/" in path and path.endswith(".parquet")]
+    assert asked and all("/wikimedia/wikipedia/resolve/" in p for p in asked)
+    assert {p.split("/")[-2] for p in asked} == {"20231101.de", "20231101.sw"}
     for lang in ("de", "sw"):
         mine = [t for t in got if t.language == lang]
         chars = sum(len(t.text) for t in mine)
@@ -401,15 +398,16 @@ def test_hub_corpus_streams_wikipedia_up_to_the_budget(fake_hub):
     assert got == load_corpus(["de", "sw"], "hub", max_chars_per_language=300, seed=0)
 
 
-def test_hub_corpus_errors(fake_hub, monkeypatch):
+def test_hub_corpus_errors(wikipedia_hub, monkeypatch):
     import datasets
+
+    from tests.fixtures.hub import serve_tables
 
     with pytest.raises(DataError, match=r"wikimedia/wikipedia.*20231101\.xx.*not found"):
         load_corpus(["xx"], "hub")
     rows = _wikipedia_rows("de", 3)
     del rows["text"]
-    monkeypatch.setattr(datasets, "load_dataset",
-                        lambda *a, **k: datasets.Dataset.from_dict(rows).to_iterable_dataset())
+    serve_tables(monkeypatch, {("wikimedia/wikipedia", "20231101.de", "train"): datasets.Dataset.from_dict(rows)})
     with pytest.raises(DataError, match=r"20231101\.de\]/train row 0: missing field 'text'"):
         load_corpus(["de"], "hub")
 

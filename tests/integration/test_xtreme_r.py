@@ -13,7 +13,7 @@ import yaml
 from datasets import ClassLabel, Dataset, Features, Sequence, Value
 
 from tests.fixtures.launch import REPO, run_phase
-from tests.fixtures.hub import fake_hub, write_jsonl
+from tests.fixtures.hub import serve_tables, write_jsonl
 from toolkit.config.schema import RunConfig
 from toolkit.pipeline.checks import load_config
 from toolkit.errors import ConfigError, DataError
@@ -148,7 +148,7 @@ def _columns(rows: list[dict]) -> dict:
 
 def test_xcopa_and_copa_from_the_hub(monkeypatch):
     test_rows = [{**r, "idx": i} for i, r in enumerate(ET_ROWS * 30)]  # 60 rows, real labels (1)
-    calls = fake_hub(monkeypatch, {
+    calls = serve_tables(monkeypatch, {
         ("cambridgeltl/xcopa", "et", "validation"): Dataset.from_dict(_columns(ET_ROWS), features=XCOPA_FEATURES),
         ("cambridgeltl/xcopa", "et", "test"): Dataset.from_dict(_columns(test_rows), features=XCOPA_FEATURES),
         ("aps/super_glue", "copa", "train"): Dataset.from_dict(_columns(COPA_ROWS), features=COPA_FEATURES),
@@ -227,7 +227,7 @@ def test_panx_xtreme_r_languages_come_from_wikiann(monkeypatch):
     })
     rows = {"tokens": [["Warszawa", "jest", "stolicą"]], "ner_tags": [[5, 0, 0]],
             "langs": [["pl", "pl", "pl"]], "spans": [["LOC: Warszawa"]]}
-    calls = fake_hub(monkeypatch, {("unimelb-nlp/wikiann", "pl", "test"): Dataset.from_dict(rows, features=features)})
+    calls = serve_tables(monkeypatch, {("unimelb-nlp/wikiann", "pl", "test"): Dataset.from_dict(rows, features=features)})
     panx = get_task("panx")
     [example] = panx.loader(panx, LoadRequest("test", "pl"))
     assert calls == [("unimelb-nlp/wikiann", "pl", "test")] and example.tags == ("B-LOC", "O", "O")

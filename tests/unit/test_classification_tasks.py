@@ -10,7 +10,7 @@ import pytest
 from datasets import ClassLabel, Dataset, Features, Value
 
 from tests.fixtures.data import shared_data_root
-from tests.fixtures.hub import fake_hub, write_jsonl
+from tests.fixtures.hub import serve_tables, write_jsonl
 from toolkit.errors import DataError
 from toolkit.tasks.records import LoadRequest, PairExample
 from toolkit.tasks.registry import get_task
@@ -38,7 +38,7 @@ QQP_FEATURES = Features({"question1": Value("string"), "question2": Value("strin
 
 
 def test_qqp_hub(monkeypatch, caplog):
-    calls = fake_hub(monkeypatch, {
+    calls = serve_tables(monkeypatch, {
         ("nyu-mll/glue", "qqp", "train"): Dataset.from_dict(
             {"question1": ["How do I learn Python?", "How can I create an Android app?"],
              "question2": ["What is the best way to learn Python?", ""],
@@ -86,7 +86,7 @@ def snli_table(labels):
 
 
 def test_snli_hub_drops_and_counts_unlabelled(monkeypatch, caplog):
-    fake_hub(monkeypatch, {("stanfordnlp/snli", None, "train"): snli_table([0, -1, 2, 1, -1, 0])})
+    serve_tables(monkeypatch, {("stanfordnlp/snli", "plain_text", "train"): snli_table([0, -1, 2, 1, -1, 0])})
     with caplog.at_level(logging.WARNING):
         ex = SNLI.loader(SNLI, LoadRequest("train"))
     assert [(e.id, e.label) for e in ex] == [
@@ -130,7 +130,7 @@ def anli_tables(sizes=(2, 1, 3)):
 
 
 def test_anli_hub_rounds(monkeypatch):
-    calls = fake_hub(monkeypatch, anli_tables())
+    calls = serve_tables(monkeypatch, anli_tables())
     ex = ANLI.loader(ANLI, LoadRequest("validation"))
     assert calls == [("facebook/anli", "plain_text", f"dev_r{r}") for r in (1, 2, 3)]
     assert [e.id for e in ex] == ["anli-r1-dev1-0", "anli-r1-dev1-1", "anli-r2-dev2-0",
@@ -168,8 +168,8 @@ def test_anli_plus_shares_mnli_labels(monkeypatch):
     tables = anli_tables()
     tables[("nyu-mll/glue", "mnli", "train")] = Dataset.from_dict(
         {"premise": ["p1", "p2"], "hypothesis": ["h1", "h2"], "label": [2, 0], "idx": [0, 1]}, features=MNLI_FEATURES)
-    tables[("stanfordnlp/snli", None, "train")] = snli_table([1, -1, 2])
-    calls = fake_hub(monkeypatch, tables)
+    tables[("stanfordnlp/snli", "plain_text", "train")] = snli_table([1, -1, 2])
+    calls = serve_tables(monkeypatch, tables)
     ex = ANLI_PLUS.loader(ANLI_PLUS, LoadRequest("train"))
     assert [c[0] for c in calls] == ["facebook/anli"] * 3 + ["nyu-mll/glue", "stanfordnlp/snli"]
     assert len(ex) == 6 + 2 + 2 and len({e.id for e in ex}) == len(ex)
@@ -208,7 +208,7 @@ def test_anli_plus_local(tmp_path):
 def test_pawsx_hub_paws_x(monkeypatch):
     features = Features({"id": Value("int32"), "sentence1": Value("string"), "sentence2": Value("string"),
                          "label": ClassLabel(names=["0", "1"])})
-    calls = fake_hub(monkeypatch, {("google-research-datasets/paws-x", "de", "test"): Dataset.from_dict(
+    calls = serve_tables(monkeypatch, {("google-research-datasets/paws-x", "de", "test"): Dataset.from_dict(
         {"id": [1, 2], "sentence1": ["Er kam.", "Sie ging."], "sentence2": ["Kam er.", "Ging sie."],
          "label": [1, 0]}, features=features)})
     ex = PAWSX.loader(PAWSX, LoadRequest("test", language="de"))
@@ -222,7 +222,7 @@ def test_pawsx_hub_paws_x(monkeypatch):
 def test_pawsx_hub_xtreme(monkeypatch):
     spec = dataclasses.replace(PAWSX, extra={"hub_path": "google/xtreme", "hub_config": "PAWS-X.{lang}"})
     features = Features({k: Value("string") for k in ["sentence1", "sentence2", "label"]})
-    calls = fake_hub(monkeypatch, {
+    calls = serve_tables(monkeypatch, {
         ("google/xtreme", "PAWS-X.ja", "validation"): Dataset.from_dict(
             {"sentence1": ["a", "b"], "sentence2": ["c", "d"], "label": ["0", "1"]}, features=features),
         ("google/xtreme", "PAWS-X.ja", "train"): Dataset.from_dict(

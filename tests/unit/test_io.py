@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import datasets
 import pytest
+
+from tests.fixtures.hub import serve_tables, session_hub
 from datasets import ClassLabel, Dataset, Features, Value
 
 from toolkit.errors import DataError
@@ -33,30 +34,23 @@ def test_hub_rows_names_the_source(monkeypatch):
         features=Features({"premise": Value("string"), "hypothesis": Value("string"),
                            "label": ClassLabel(names=list(LABELS)), "idx": Value("int32")}),
     )
-    calls = []
-
-    def load_dataset(path, name=None, split=None, **kwargs):
-        calls.append((path, name, split))
-        return table
-
-    monkeypatch.setattr(datasets, "load_dataset", load_dataset)
+    calls = serve_tables(monkeypatch, {("nyu-mll/glue", "mnli", "train"): table})
     rows = list(hub_rows(HubSource("nyu-mll/glue", "mnli", "train")))
     assert calls == [("nyu-mll/glue", "mnli", "train")]
     assert [w for w, _ in rows] == [f"nyu-mll/glue[mnli]/train row {i}" for i in range(3)]
     assert rows[1][1] == {"premise": "b", "hypothesis": "y", "label": 2, "idx": 1}
     assert [r["premise"] for _, r in hub_rows(HubSource("nyu-mll/glue", "mnli", "train"), max_examples=2)] == ["a", "b"]
     assert len(list(hub_rows(HubSource("nyu-mll/glue", "mnli", "train"), max_examples=10))) == 3
+    first, capped = calls.log[0].as_dict(), calls.log[1].as_dict()  # provenance: rows read, content
+    assert (first["rows"], first["split_rows"], capped["rows"]) == (3, 3, 2)
+    assert first["fingerprint"] != capped["fingerprint"] and first["commit"] == session_hub().commit(
+        "datasets", "nyu-mll/glue")
 
 
-def test_hub_failure_names_id_config_and_split(monkeypatch):
-    def load_dataset(path, name=None, split=None, **kwargs):
-        raise ConnectionError("offline")
-
-    monkeypatch.setattr(datasets, "load_dataset", load_dataset)
+def test_hub_failure_names_id_config_and_split(loopback_hub):
     with pytest.raises(DataError) as err:
-        list(hub_rows(HubSource("facebook/xnli", "de", "test")))
-    msg = str(err.value)
-    assert "'facebook/xnli'" in msg and "'de'" in msg and "'test'" in msg and "offline" in msg
+        list(hub_rows(HubSource("nobody/no-such-dataset", "de", "test")))
+    assert "nobody/no-such-dataset[de]/test@main" in str(err.value) and "doesn't exist" in str(err.value)
 
 
 # ---------------------------------------------------------------------------------------------

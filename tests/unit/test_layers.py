@@ -27,7 +27,7 @@ from typing import NamedTuple
 LAYERS: list[tuple[str, ...]] = [
     ("toolkit.errors", "toolkit.io"),  # L0
     ("toolkit.config",),  # L1
-    ("toolkit.runtime",),  # L2
+    ("toolkit.runtime", "toolkit.hub"),  # L2
     ("toolkit.tasks",),  # L3
     ("toolkit.models",),  # L4
     ("toolkit.families",),  # L5

@@ -11,8 +11,8 @@ import torch
 from datasets import Dataset, Features, Sequence, Value
 
 from tests.fixtures.data import shared_data_root
-from tests.fixtures.hub import fake_hub, write_jsonl
-from toolkit.errors import DataError
+from tests.fixtures.hub import serve_tables, write_jsonl
+from toolkit.errors import ConfigError, DataError
 from toolkit.families.registry import get_family
 from toolkit.families.multiple_choice import FAMILY
 from tests.fixtures.tiny_models import tiny_encoder, tiny_tokenizer
@@ -57,7 +57,7 @@ def test_hellaswag_hub(monkeypatch):
     def table(labels):
         return Dataset.from_dict(hellaswag_rows(labels), features=HELLASWAG_FEATURES)
 
-    calls = fake_hub(monkeypatch, {
+    calls = serve_tables(monkeypatch, {
         ("Rowan/hellaswag", None, "validation"): table(["0", "3"]),
         ("Rowan/hellaswag", None, "test"): table(["", ""]),
         ("Rowan/hellaswag", None, "train"): table(["1", ""]),
@@ -75,7 +75,7 @@ def test_hellaswag_hub(monkeypatch):
 
 
 def test_hellaswag_bad_rows(monkeypatch):
-    fake_hub(monkeypatch, {
+    serve_tables(monkeypatch, {
         ("Rowan/hellaswag", None, "train"): Dataset.from_dict(
             hellaswag_rows(["0"], endings=[["a.", "b.", "c."]]), features=HELLASWAG_FEATURES),
         ("Rowan/hellaswag", None, "validation"): Dataset.from_dict(hellaswag_rows(["4"]), features=HELLASWAG_FEATURES),
@@ -121,13 +121,15 @@ def cosmos_rows(labels):
 
 
 def test_cosmosqa_hub(monkeypatch):
-    calls = fake_hub(monkeypatch, {
+    calls = serve_tables(monkeypatch, {
         ("allenai/cosmos_qa", None, "train"): Dataset.from_dict(cosmos_rows([3, 0, 1]), features=COSMOS_FEATURES),
         ("allenai/cosmos_qa", None, "test"): Dataset.from_dict(cosmos_rows([-1]), features=COSMOS_FEATURES),
         ("allenai/cosmos_qa", None, "validation"): Dataset.from_dict(cosmos_rows([4]), features=COSMOS_FEATURES),
     })
     ex = COSMOSQA.loader(COSMOSQA, LoadRequest("train", max_examples=2))
-    assert calls == [("allenai/cosmos_qa", None, "train")]
+    # main holds only cosmos_qa.py: the loader reads the Parquet export's default/ folder
+    assert calls == [("allenai/cosmos_qa", "default", "train")]
+    assert calls.log[0].source.revision == "refs/convert/parquet"
     assert [(e.id, e.label) for e in ex] == [("q0", 3), ("q1", 0)]
     assert ex[0].question == "Why did I walk ?" and ex[0].choices[3] == "Answer 3 ."
     assert [e.label for e in COSMOSQA.loader(COSMOSQA, LoadRequest("test"))] == [-1]
@@ -182,7 +184,7 @@ def siqa_rows(labels):
 
 
 def test_socialiqa_hub(monkeypatch):
-    calls = fake_hub(monkeypatch, {
+    calls = serve_tables(monkeypatch, {
         ("lighteval/siqa", None, "validation"): Dataset.from_dict(
             siqa_rows(["1", "3", "2\n"]), features=SIQA_FEATURES),
         ("lighteval/siqa", None, "train"): Dataset.from_dict(siqa_rows(["0"]), features=SIQA_FEATURES),
@@ -196,6 +198,8 @@ def test_socialiqa_hub(monkeypatch):
         SOCIALIQA.loader(SOCIALIQA, LoadRequest("train"))
     allenai = dataclasses.replace(SOCIALIQA, extra={**SOCIALIQA.extra, "hub_path": "allenai/social_i_qa"})
     assert [e.label for e in allenai.loader(allenai, LoadRequest("validation"))] == [1]
+    with pytest.raises(ConfigError, match="no test split .* evaluate on split validation"):
+        SOCIALIQA.loader(SOCIALIQA, LoadRequest("test"))
 
 
 def test_socialiqa_official_files(tmp_path):
@@ -233,7 +237,7 @@ def csqa_rows(keys):
 
 
 def test_commonsenseqa_hub(monkeypatch):
-    fake_hub(monkeypatch, {
+    serve_tables(monkeypatch, {
         ("tau/commonsense_qa", None, "train"): Dataset.from_dict(csqa_rows(["A", "E"]), features=CSQA_FEATURES),
         ("tau/commonsense_qa", None, "test"): Dataset.from_dict(csqa_rows(["", ""]), features=CSQA_FEATURES),
         ("tau/commonsense_qa", None, "validation"): Dataset.from_dict(csqa_rows(["F"]), features=CSQA_FEATURES),

@@ -12,7 +12,7 @@ import pytest
 from datasets import ClassLabel, Dataset, Features, Value
 
 from tests.fixtures.data import MNLI_SIZES, XNLI_FIXTURE_LANGUAGES, XNLI_SIZE
-from tests.fixtures.hub import fake_hub
+from tests.fixtures.hub import serve_tables
 from toolkit.data.features import load_examples
 from toolkit.errors import ConfigError, DataError
 from toolkit.pipeline.stages import parse
@@ -54,7 +54,7 @@ def cue_label(hypothesis: str) -> int:
 
 
 def test_mnli_from_hub_maps_splits(monkeypatch):
-    calls = fake_hub(monkeypatch, {
+    calls = serve_tables(monkeypatch, {
         ("nyu-mll/glue", "mnli", "train"): glue_mnli("train", [0, 1, 2, 1], first_idx=100),
         ("nyu-mll/glue", "mnli", "validation_matched"): glue_mnli("matched", [2, 0]),
         ("nyu-mll/glue", "mnli", "validation_mismatched"): glue_mnli("mismatched", [1, 1, 0]),
@@ -76,7 +76,7 @@ def test_mnli_hub_row_errors_name_the_hub_row(monkeypatch):
     table = Dataset.from_dict(
         {"premise": ["ok", ""], "hypothesis": ["fine", "x"], "label": [0, 1], "idx": [0, 1]}, features=GLUE_MNLI
     )
-    fake_hub(monkeypatch, {("nyu-mll/glue", "mnli", "train"): table})
+    serve_tables(monkeypatch, {("nyu-mll/glue", "mnli", "train"): table})
     with pytest.raises(DataError, match=r"nyu-mll/glue\[mnli\]/train row 1: field 'premise' is empty"):
         MNLI.loader(MNLI, LoadRequest("train"))
 
@@ -88,7 +88,7 @@ def test_xnli_from_hub(monkeypatch):
         features=XNLI_HUB,
     )
     en = Dataset.from_dict({"premise": ["A dog runs."], "hypothesis": ["An animal runs."], "label": [0]}, features=XNLI_HUB)
-    calls = fake_hub(monkeypatch, {("facebook/xnli", "de", "test"): de, ("facebook/xnli", "de", "validation"): de,
+    calls = serve_tables(monkeypatch, {("facebook/xnli", "de", "test"): de, ("facebook/xnli", "de", "validation"): de,
                                    ("facebook/xnli", "en", "test"): en})
     got = XNLI.loader(XNLI, LoadRequest("test", "de"))
     assert got == [PairExample("xnli-de-test-0", "Der Hund läuft.", "Ein Tier läuft.", 0),

@@ -175,7 +175,7 @@ def test_google_xtreme_stripped_offsets_are_realigned_and_counted(monkeypatch, c
 
 
 @pytest.mark.parametrize("change, message", [
-    (lambda r: r.pop("question"), "missing field 'question'"),
+    (lambda r: r.pop("question"), "has no column 'question' (expected string)"),
     (lambda r: r.update(question="  "), "field 'question' is empty"),
     (lambda r: r.update(context=""), "field 'context' is empty"),
     (lambda r: r.update(id=""), "field 'id' is empty"),
@@ -187,13 +187,15 @@ def test_google_xtreme_stripped_offsets_are_realigned_and_counted(monkeypatch, c
 def test_bad_hub_rows_name_source_row_and_field(monkeypatch, change, message):
     bad = _row("q1")
     change(bad)
-    # A Hub column exists in every row or in none: a missing field fails on the first row.
-    rows = [_row("q0"), bad] if set(bad) == set(SQUAD_FEATURES) else [bad]
+    # A Hub column exists in every row or in none: a missing one fails before any row is read.
+    whole = set(bad) == set(SQUAD_FEATURES)
+    rows = [_row("q0"), bad] if whole else [bad]
     features = datasets.Features({k: v for k, v in SQUAD_FEATURES.items() if k in bad})
     _hub(monkeypatch, rows, features)
     with pytest.raises(DataError, match="rajpurkar/squad_v2") as err:
         _load(qa.SQUAD_V2, "train")
-    assert f"row {len(rows) - 1}" in str(err.value) and message in str(err.value)
+    assert message in str(err.value)
+    assert (f"row {len(rows) - 1}" in str(err.value)) == whole
 
 
 # ---------------------------------------------------------------------------------------------

@@ -197,3 +197,35 @@ def test_report_of_runs_without_cost_records(tmp_path):
     assert list(csv.reader(io.StringIO((out / "inference_cost.csv").read_text()))) == [
         ["approach", "intermediate", "target", "score", "runs", "latency_p50_ms", "latency_p95_ms", "latency_mean_ms",
          "examples_per_s", "tokens_per_s", "device", "dtype", "torch_threads", "batch_size", "examples"]]
+
+
+def _provenance(commit: str, fingerprint: str, model_commit: str = "m" * 40) -> dict:
+    return {"data": [{"dataset": "facebook/xnli", "config": "de", "data_dir": None, "split": "test",
+                      "revision": "main", "commit": commit, "split_rows": 5010, "rows": 5010,
+                      "fingerprint": fingerprint}],
+            "data_dir": None, "model": {"name_or_path": "FacebookAI/xlm-roberta-large", "revision": None,
+                                        "commit": model_commit}}
+
+
+def test_report_lists_where_compared_cells_read_different_data(tmp_path):
+    write_tree(tmp_path / "exp", unfinished=False)
+    same = _provenance("a" * 40, "f" * 16)
+    for path in (tmp_path / "exp").rglob("results.json"):
+        result = json.loads(path.read_text())
+        other = result["approach"] == "english" and result["intermediate"] == "cosmosqa" and result["task"] == "xnli"
+        result["provenance"] = _provenance("b" * 40, "e" * 16) if other else same
+        path.write_text(json.dumps(result))
+    table = write_report(tmp_path / "exp")
+    assert table["provenance_differences"] == [
+        "xnli: facebook/xnli[de]/test: commit " + "b" * 40 + ", 5010 rows, fingerprint " + "e" * 16
+        + " in english/cosmosqa seed1; commit " + "a" * 40 + ", 5010 rows, fingerprint " + "f" * 16
+        + " in english/mnli seed1, english/mnli seed2, none seed1, none seed2"]
+    markdown = (tmp_path / "exp" / "report" / "report.md").read_text()
+    assert "Data provenance differs between compared cells" in markdown and "english/cosmosqa seed1" in markdown
+
+
+def test_report_says_nothing_when_the_provenance_agrees(tmp_path):
+    write_tree(tmp_path / "exp", unfinished=False)
+    table = write_report(tmp_path / "exp")  # results without provenance (older runs) compare as equal
+    assert table["provenance_differences"] == []
+    assert "provenance differs" not in (tmp_path / "exp" / "report" / "report.md").read_text()

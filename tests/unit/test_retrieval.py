@@ -6,6 +6,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+from tests.fixtures.hub import serve_tables
 import torch
 
 from tests.fixtures.data import shared_data_root
@@ -256,25 +258,19 @@ def test_tatoeba_local_errors(tmp_path):
 
 
 def fake_hub(monkeypatch, tables: dict):
-    """Route datasets.load_dataset(path, name, split=...) to in-memory fixtures."""
+    """Serve `{(path, config, split): columns}` from the loopback Hub (all string columns)."""
     import datasets
 
-    calls = []
-
-    def load_dataset(path, name=None, split=None, **kwargs):
-        calls.append((path, name, split))
-        return datasets.Dataset.from_dict(tables[(path, name, split)])
-
-    monkeypatch.setattr(datasets, "load_dataset", load_dataset)
-    return calls
+    return serve_tables(monkeypatch, {key: datasets.Dataset.from_dict(columns) for key, columns in tables.items()})
 
 
 def test_tatoeba_hub(monkeypatch):
-    # The Hub's rows keep the source files' line ends, as its loading script read them.
+    # The Hub's rows keep the source files' line ends, as its loading script read them, and
+    # source_lang holds a fragment of the script's cache path, not a language code.
     calls = fake_hub(monkeypatch, {("google/xtreme", "tatoeba.deu", "validation"): {
         "source_sentence": ["Hallo Welt.\n", "Danke.\n"],
         "target_sentence": ["Hello world.\n", "Thanks.\n"],
-        "source_lang": ["deu", "deu"],
+        "source_lang": ["datasets/downloads/" + "3f" * 32] * 2,
         "target_lang": ["eng", "eng"],
     }})
     split = read_split(TATOEBA, LoadRequest("test", "de"))

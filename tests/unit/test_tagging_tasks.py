@@ -12,6 +12,8 @@ import datasets
 import numpy as np
 import pytest
 
+from tests.fixtures.hub import serve_tables
+
 from tests.fixtures.data import shared_data_root
 from toolkit.errors import ConfigError, DataError
 from toolkit.families.registry import get_family
@@ -55,15 +57,9 @@ def test_specs_follow_xtreme():
 # ---------------------------------------------------------------------------------------------
 
 
-def fake_hub(monkeypatch, dataset: datasets.Dataset) -> list:
-    calls = []
-
-    def load_dataset(path, name=None, split=None, **kwargs):
-        calls.append((path, name, split))
-        return dataset
-
-    monkeypatch.setattr(datasets, "load_dataset", load_dataset)
-    return calls
+def fake_hub(monkeypatch, dataset: datasets.Dataset, key: tuple) -> list:
+    """Serve `dataset` from the loopback Hub as split `key` = (path, config, split)."""
+    return serve_tables(monkeypatch, {key: dataset})
 
 
 def udpos_hub(names=UPOS_TAGS) -> datasets.Dataset:
@@ -77,7 +73,7 @@ def udpos_hub(names=UPOS_TAGS) -> datasets.Dataset:
 
 
 def test_udpos_hub(monkeypatch):
-    calls = fake_hub(monkeypatch, udpos_hub())
+    calls = fake_hub(monkeypatch, udpos_hub(), ("google/xtreme", "udpos.German", "validation"))
     examples = UDPOS.loader(UDPOS, LoadRequest("validation", "de"))
     assert calls == [("google/xtreme", "udpos.German", "validation")]
     assert examples[0].tokens == ("Die", "Katze", "schläft", ".")
@@ -88,7 +84,7 @@ def test_udpos_hub(monkeypatch):
 
 
 def test_hub_tags_are_mapped_by_class_label_name_not_position(monkeypatch):
-    fake_hub(monkeypatch, udpos_hub(tuple(reversed(UPOS_TAGS))))
+    fake_hub(monkeypatch, udpos_hub(tuple(reversed(UPOS_TAGS))), ("google/xtreme", "udpos.German", "test"))
     assert UDPOS.loader(UDPOS, LoadRequest("test", "de"))[0].tags == ("DET", "NOUN", "VERB", "PUNCT")
 
 
@@ -108,7 +104,7 @@ def panx_hub(wikiann: bool) -> datasets.Dataset:
 
 @pytest.mark.parametrize("hub_id, config", [("google/xtreme", "PAN-X.de"), ("unimelb-nlp/wikiann", "de")])
 def test_panx_hub(monkeypatch, hub_id, config):
-    calls = fake_hub(monkeypatch, panx_hub(wikiann=hub_id != "google/xtreme"))
+    calls = fake_hub(monkeypatch, panx_hub(wikiann=hub_id != "google/xtreme"), (hub_id, config, "test"))
     spec = dataclasses.replace(PANX, extra={"hub_id": hub_id})
     (ex,) = spec.loader(spec, LoadRequest("test", "de"))
     assert calls == [(hub_id, config, "test")]
@@ -116,14 +112,11 @@ def test_panx_hub(monkeypatch, hub_id, config):
 
 
 def test_hub_failure_and_wrong_schema_name_the_source(monkeypatch):
-    def broken(*args, **kwargs):
-        raise FileNotFoundError("no such config")
-
-    monkeypatch.setattr(datasets, "load_dataset", broken)
-    with pytest.raises(DataError, match=r"google/xtreme\[PAN-X.xx\]/test"):
+    fake_hub(monkeypatch, datasets.Dataset.from_dict({"tokens": [["a"]], "tags": [["O"]]}),
+             ("google/xtreme", "PAN-X.de", "test"))
+    with pytest.raises(DataError, match=r"google/xtreme\[PAN-X.xx\]/test@main.*PAN-X.xx"):
         PANX.loader(PANX, LoadRequest("test", "xx"))
-    fake_hub(monkeypatch, datasets.Dataset.from_dict({"tokens": [["a"]], "tags": [["O"]]}))
-    with pytest.raises(DataError, match="missing field 'ner_tags'"):
+    with pytest.raises(DataError, match="has no column 'ner_tags' \\(expected list\\[class_label\\]\\)"):
         PANX.loader(PANX, LoadRequest("test", "de"))
 
 

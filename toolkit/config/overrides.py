@@ -70,6 +70,11 @@ def _coerce(value: Any, annotation: Any, key: str) -> Any:
         if isinstance(value, (str, int, float)) and not isinstance(value, bool):
             return str(value)
     elif annotation is dict or origin is dict:
+        if isinstance(value, str) and value.strip().startswith("{"):  # {xnli: <commit>} on the command line
+            try:
+                value = yaml.safe_load(value)
+            except yaml.YAMLError:
+                pass
         if isinstance(value, dict):
             return {str(k): v for k, v in value.items()}
     elif annotation is list or origin is list:

@@ -52,6 +52,11 @@ class DataArgs:
     cache_dir: str | None = _f(
         None, "Where tokenised features are cached (default: $XSTILTS_CACHE or ~/.cache/xstilts)."
     )
+    hub_revisions: dict[str, str] = _f(
+        {},
+        "Per task, the Hub revision (commit id, tag or branch) to read its datasets at instead of the "
+        "registered one (docs/data_sources.md), e.g. {xnli: <commit>}. results.json records what was read.",
+    )
     corpora: list[dict] = _f(
         [],
         "Named domain corpora that `intermediate` may list beside tasks (squad+biomed): each a mapping "

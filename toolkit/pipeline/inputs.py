@@ -4,19 +4,23 @@ languages a target is scored in and the English stages it trains on first."""
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 from pathlib import Path
 
 from toolkit.approaches.base import features
+from toolkit.approaches.registry import get_approach
 from toolkit.config.schema import RunConfig
 from toolkit.data.features import load_examples
 from toolkit.engine.trainer import PhaseData
-from toolkit.errors import ConfigError
+from toolkit.errors import ConfigError, DataError
 from toolkit.evaluation.zero_shot import EvalSet
 from toolkit.families.registry import get_family
+from toolkit.hub import HubSource
+from toolkit.pipeline import stages as chain
 from toolkit.runtime.distributed import Dist
 from toolkit.tasks.benchmarks import check_languages, evaluation_languages
 from toolkit.tasks.records import TaskSpec
-from toolkit.tasks.registry import get_task
+from toolkit.tasks.registry import get_task, sources_of
 
 
 def local_dir(cfg: RunConfig, spec: TaskSpec) -> str | None:
@@ -24,13 +28,21 @@ def local_dir(cfg: RunConfig, spec: TaskSpec) -> str | None:
     return str(Path(cfg.data.data_dir) / spec.name) if cfg.data.data_dir else None
 
 
-def configured_task(cfg: RunConfig, name: str, dist: Dist) -> TaskSpec:
-    """The registered spec with this run's settings applied: what its family takes from the
-    model settings (QA window stride), and labels derived from its data (CCG supertags)."""
+def run_spec(cfg: RunConfig, name: str) -> TaskSpec:
+    """The registered spec with the run's settings that need no data: what its family takes from
+    the model settings (QA window stride) and its pinned Hub revision (`data.hub_revisions`)."""
     spec = get_task(name)
     settings = get_family(spec.family).run_settings(cfg.model)
+    if name in cfg.data.hub_revisions:
+        settings = {**settings, "hub_revision": str(cfg.data.hub_revisions[name])}
     if settings:
         spec = dataclasses.replace(spec, extra={**spec.extra, **settings})
+    return spec
+
+
+def configured_task(cfg: RunConfig, name: str, dist: Dist) -> TaskSpec:
+    """`run_spec`, plus labels derived from its data (CCG supertags)."""
+    spec = run_spec(cfg, name)
     if spec.setup is not None:
         local = local_dir(cfg, spec)
         if dist.is_main:  # rank 0 may write a derived file (CCG's supertags.txt); others read it
@@ -114,4 +126,73 @@ def target_stages(cfg: RunConfig, spec: TaskSpec, dist: Dist | None = None) -> l
                 f"{spec.family} head" + (f" with labels {list(spec.labels)}" if spec.labels else "")
             )
         out.append(stage)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# What a phase will read, before it reads it (pre-flight checks and `prepare`).
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Read:
+    """One load a phase makes: a task's split, in a language (None: English-only tasks)."""
+
+    task: str
+    split: str
+    language: str | None = None
+    required: bool = True  # False: read when the task has it (BUCC's threshold split)
+
+
+def phase_reads(cfg: RunConfig, phase: str) -> list[Read]:
+    """Every load the `intermediate`, `target` or `evaluate` phase of `cfg` makes, in order.
+
+    Intermediate: each task of every stage of the chain (a chain runs its earlier stages
+    first), train and validation. Target: its training stages and its English training task,
+    train and validation, then the evaluation split in every target language; a target that is
+    not trained (retrieval) reads the evaluation split and, where it has one, validation.
+    """
+    if phase == "intermediate":
+        if not get_approach(cfg.approach).has_intermediate:
+            return []
+        return [Read(name, split) for name in chain.task_names(cfg) for split in ("train", "validation")]
+    spec = get_task(cfg.target)
+    reads = []
+    trainable = get_family(spec.family).trainable
+    if phase == "target" and trainable:
+        for stage in target_stages(cfg, spec):
+            reads += [Read(stage.name, "train"), Read(stage.name, "validation")]
+        source = spec.train_task or spec.name
+        reads += [Read(source, "train"), Read(source, "validation")]
+    for lang in target_languages(cfg, spec):
+        if not trainable and cfg.eval.split != "validation":
+            reads.append(Read(spec.name, "validation", lang, required=False))
+        reads.append(Read(spec.name, cfg.eval.split, lang))
+    return reads
+
+
+def hub_inputs(cfg: RunConfig, phase: str) -> list[tuple[Read, HubSource]]:
+    """(read, Hub split) for every Hub split the phase reads, each once; nothing when the run
+    reads local files (`data.data_dir`). A read the task cannot make on the Hub (a missing
+    split or language, a local-only task) raises its ConfigError or DataError, unless optional."""
+    if cfg.data.data_dir:
+        return []
+    out, seen = [], set()
+    for read in phase_reads(cfg, phase):
+        spec = run_spec(cfg, read.task)
+        if spec.hub_sources is None:
+            raise ConfigError(
+                f"{read.task}: has no Hub source, only local files; set data.data_dir "
+                f"(expected layout: {spec.local_layout})"
+            )
+        try:
+            sources = sources_of(spec, read.split, read.language)
+        except (ConfigError, DataError):
+            if read.required:
+                raise
+            continue
+        for source in sources:
+            if source not in seen:
+                seen.add(source)
+                out.append((read, source))
     return out

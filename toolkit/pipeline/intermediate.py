@@ -13,6 +13,7 @@ from toolkit.engine.trainer import release_engine, train
 from toolkit.io import atomic_write_json
 from toolkit.models.encoder import load_tokenizer, resolve_model_path
 from toolkit.pipeline import run_dirs, stages
+from toolkit.pipeline.checks import check_inputs
 from toolkit.pipeline.inputs import configured_task
 from toolkit.pipeline.results import hparams
 from toolkit.runtime.distributed import init_distributed
@@ -20,6 +21,8 @@ from toolkit.runtime.distributed import init_distributed
 
 def run_intermediate(cfg: RunConfig) -> Path:
     """Phase 2: train the encoder on what the approach feeds it; export `encoder/`."""
+    if not run_dirs.is_done(run_dirs.intermediate_dir(cfg)):  # a finished run is skipped: nothing to check
+        check_inputs(cfg, "intermediate")
     dist = init_distributed(cfg.train.collective_timeout_minutes)
     run_dir = run_dirs.intermediate_dir(cfg)
     approach = get_approach(cfg.approach)

@@ -22,6 +22,7 @@ from toolkit.models.params import parameter_counts
 from toolkit.pipeline import run_dirs, stages
 from toolkit.pipeline.inputs import eval_set, local_dir, selection_sets
 from toolkit.runtime.distributed import Dist
+from toolkit.tasks.provenance import run_provenance
 from toolkit.tasks.records import LoadRequest, TaskSpec
 from toolkit.tasks.retrieval import read_split
 
@@ -144,6 +145,7 @@ def _results(cfg: RunConfig, spec: TaskSpec, per_lang: dict, dist: Dist, params:
         results["training"] = {"train_batch_size": total,
                                "learning_rate": effective_learning_rate(cfg.train, total),
                                "lr_scaling": cfg.train.lr_scaling}
+    results["provenance"] = run_provenance(cfg.model.name_or_path, cfg.model.revision, cfg.data.data_dir)
     return results
 
 

@@ -15,9 +15,11 @@ from toolkit.errors import ConfigError
 from toolkit.families.registry import get_family
 from toolkit.models.encoder import load_tokenizer, resolve_model_path
 from toolkit.pipeline import run_dirs
+from toolkit.pipeline.checks import check_inputs
 from toolkit.pipeline.inputs import configured_task, phase_data, target_languages, target_stages
 from toolkit.pipeline.results import hparams, model_params, score_metrics, score_untrained, zero_shot
 from toolkit.runtime.distributed import Dist, init_distributed
+from toolkit.tasks import provenance
 from toolkit.tasks.records import TaskSpec
 
 
@@ -74,7 +76,14 @@ def _train_stages(cfg: RunConfig, spec: TaskSpec, stages: list[tuple[Path, Phase
 
 def run_target(cfg: RunConfig) -> Path:
     """Phase 3: fine-tune on the target task's English data (after its stages, if any), then
-    evaluate zero-shot."""
+    evaluate zero-shot; results.json records the Hub splits read inside (provenance)."""
+    with provenance.recording():
+        return _run_target(cfg)
+
+
+def _run_target(cfg: RunConfig) -> Path:
+    if not run_dirs.is_done(run_dirs.target_dir(cfg)):  # a finished run is skipped: nothing to check
+        check_inputs(cfg, "target")
     dist = init_distributed(cfg.train.collective_timeout_minutes)
     spec = configured_task(cfg, cfg.target, dist)
     languages = target_languages(cfg, spec)
@@ -114,6 +123,12 @@ def run_target(cfg: RunConfig) -> Path:
 
 def run_evaluate(cfg: RunConfig) -> Path:
     """Re-score a finished target run's `model/` zero-shot (e.g. on more languages)."""
+    with provenance.recording():
+        return _run_evaluate(cfg)
+
+
+def _run_evaluate(cfg: RunConfig) -> Path:
+    check_inputs(cfg, "evaluate")
     dist = init_distributed(cfg.train.collective_timeout_minutes)
     spec = configured_task(cfg, cfg.target, dist)
     languages = target_languages(cfg, spec)

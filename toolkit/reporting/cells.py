@@ -15,6 +15,7 @@ from toolkit.evaluation.metrics import SEQEVAL_PUBLISHED, task_score
 from toolkit.evaluation.significance import ExampleStats, example_stats
 from toolkit.pipeline.run_dirs import dev_dir, gold_dir, is_control, predictions_dir, report_row_name, result_files
 from toolkit.tasks.benchmarks import official_languages
+from toolkit.tasks.provenance import differences
 from toolkit.tasks.registry import get_task
 
 TEST, DEV = "test", "dev"
@@ -132,3 +133,15 @@ def example_stats_of(row: Row, task: str, part: str, benchmark: str) -> dict[str
                     xtreme_id, xtreme_format.read_predictions(pred, xtreme_id),
                     xtreme_format.read_gold(gold, xtreme_id), lang, row.seqeval[task][seed]))
     return out
+
+
+def provenance_notes(experiment_dir: str | Path) -> list[str]:
+    """Per target, where the cells the table compares read different data or started from a
+    different model commit (results.json `provenance`); empty when all agree."""
+    by_target: dict[str, list[tuple[str, dict]]] = {}
+    for path in result_files(Path(experiment_dir)):
+        result = json.loads(path.read_text(encoding="utf-8"))
+        name = f"{report_row_name(result['approach'], result['intermediate'], result.get('variant') or {})} " \
+               f"seed{result['seed']}"
+        by_target.setdefault(result["task"], []).append((name, result))
+    return [f"{task}: {line}" for task, named in by_target.items() for line in differences(named)]

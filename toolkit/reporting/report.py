@@ -26,7 +26,7 @@ from toolkit.evaluation.significance import RESAMPLES
 from toolkit.io import atomic_path, atomic_write_text
 from toolkit.pipeline.run_dirs import is_control, report_row_name
 from toolkit.pipeline.stages import FOLDER_CHAIN, JOIN
-from toolkit.reporting.cells import TEST, Row, benchmark_of, collect, seed_stats
+from toolkit.reporting.cells import TEST, Row, benchmark_of, collect, provenance_notes, seed_stats
 from toolkit.reporting.protocol import (
     average_over, dev_table, load_published, ordered_targets, published_comparison, selected_table,
 )
@@ -446,6 +446,9 @@ def to_markdown(table: dict) -> str:
                   "|---|" + "---|" * len(langs)]
         for name, scores in by_row.items():
             lines.append(f"| {name} | " + " | ".join(f"{scores[lang]:.1f}" if lang in scores else "–" for lang in langs) + " |")
+    if table.get("provenance_differences"):
+        lines += ["", "Data provenance differs between compared cells (results.json `provenance`):", "",
+                  *(f"- {line}" for line in table["provenance_differences"])]
     return "\n".join(lines) + "\n"
 
 
@@ -500,6 +503,7 @@ def write_report(experiment_dir: str | Path, out_dir: str | Path | None = None) 
     """Build the report of an experiment folder into `out_dir` (default: <experiment>/report)."""
     rows = collect(experiment_dir)
     table = build_table(rows)
+    table["provenance_differences"] = provenance_notes(experiment_dir)
     out = Path(out_dir) if out_dir else Path(experiment_dir) / "report"
     out.mkdir(parents=True, exist_ok=True)
     for name, text in (("report.md", to_markdown(table)), ("report.csv", to_csv(table)),

@@ -14,10 +14,10 @@ from typing import Iterable
 
 from toolkit.errors import DataError
 from toolkit.tasks.languages import codes
-from toolkit.tasks.records import HubSource, LoadRequest, PairExample, TaskSpec, Target
+from toolkit.tasks.records import HubSource, LoadRequest, PairExample, Target, TaskSpec, revision_of
 from toolkit.tasks.io import field, hub_rows, jsonl_rows, label_index, tsv_rows
 from toolkit.tasks.multiple_choice import build, is_unlabelled, local_file, unique_ids
-from toolkit.tasks.nli import MNLI, NLI_LABELS
+from toolkit.tasks.nli import MNLI, NLI_COLUMNS, NLI_LABELS, mnli_sources
 
 log = logging.getLogger(__name__)
 
@@ -70,13 +70,19 @@ class EmptyTexts:
 # ---------------------------------------------------------------------------------------------
 
 
+def qqp_sources(spec: TaskSpec, req: LoadRequest) -> tuple[HubSource, ...]:
+    """nyu-mll/glue `qqp`: train, validation, test (test labels -1)."""
+    columns = (("question1", "string"), ("question2", "string"), ("label", "class_label"), ("idx", "int"))
+    return (HubSource("nyu-mll/glue", "qqp", req.split, "main", columns=columns).at(revision_of(spec, req)),)
+
+
 def load_qqp(spec: TaskSpec, req: LoadRequest) -> list[PairExample]:
     """QQP from `nyu-mll/glue` (qqp) or local files: Hub-schema `<split>.jsonl`
     (question1, question2, label, idx) or GLUE's `train.tsv` / `dev.tsv` (question1,
     question2, is_duplicate) and the unlabelled `test.tsv`."""
     empties = EmptyTexts("qqp")
     if req.data_dir is None:
-        rows: Rows = hub_rows(HubSource("nyu-mll/glue", "qqp", req.split), req.max_examples)
+        rows: Rows = hub_rows(qqp_sources(spec, req)[0], req.max_examples)
     else:
         glue = {"train": "train.tsv", "validation": "dev.tsv", "test": "test.tsv"}[req.split]
         path = local_file(req.data_dir, [f"{req.split}.jsonl", glue], f"qqp {req.split}")
@@ -102,6 +108,12 @@ def load_qqp(spec: TaskSpec, req: LoadRequest) -> list[PairExample]:
 
 
 _SNLI_HUB_FIELDS = ("premise", "hypothesis", "label")
+
+
+def snli_sources(spec: TaskSpec, req: LoadRequest) -> tuple[HubSource, ...]:
+    """stanfordnlp/snli, its only config `plain_text`: train, validation, test."""
+    return (HubSource("stanfordnlp/snli", "plain_text", req.split, "main", columns=NLI_COLUMNS).at(revision_of(spec, req)),)
+
 _SNLI_OFFICIAL_FIELDS = ("sentence1", "sentence2", "gold_label")
 
 
@@ -115,7 +127,7 @@ def load_snli(spec: TaskSpec, req: LoadRequest) -> list[PairExample]:
     """
     empties = EmptyTexts("snli")
     if req.data_dir is None:
-        rows: Rows = hub_rows(HubSource("stanfordnlp/snli", None, req.split))
+        rows: Rows = hub_rows(snli_sources(spec, req)[0])
     else:
         official = {"train": "snli_1.0_train.jsonl", "validation": "snli_1.0_dev.jsonl",
                     "test": "snli_1.0_test.jsonl"}
@@ -145,15 +157,32 @@ def load_snli(spec: TaskSpec, req: LoadRequest) -> list[PairExample]:
 
 _ANLI_SPLITS = {"train": "train", "validation": "dev", "test": "test"}
 _ANLI_LETTERS = {"e": "entailment", "n": "neutral", "c": "contradiction"}  # official jsonl labels
+_ANLI_COLUMNS = (("uid", "string"),) + NLI_COLUMNS
 
 
-def _anli_round(req: LoadRequest, rnd: int, max_examples: int | None) -> list[PairExample]:
+def anli_sources(spec: TaskSpec, req: LoadRequest) -> tuple[HubSource, ...]:
+    """facebook/anli `plain_text`, splits `<train|dev|test>_r<k>` for the spec's rounds."""
+    return tuple(HubSource("facebook/anli", "plain_text", f"{_ANLI_SPLITS[req.split]}_r{rnd}", "main",
+                           columns=_ANLI_COLUMNS).at(revision_of(spec, req)) for rnd in spec.extra["rounds"])
+
+
+def anli_plus_sources(spec: TaskSpec, req: LoadRequest) -> tuple[HubSource, ...]:
+    """ANLI's rounds, and for train MNLI's and SNLI's training sets too (see `load_anli_plus`);
+    a pinned revision applies to the ANLI rounds only (MNLI and SNLI are other repositories)."""
+    anli = anli_sources(ANLI, LoadRequest(req.split, revision=revision_of(spec, req)))
+    if req.split != "train":
+        return anli
+    return anli + mnli_sources(MNLI, LoadRequest("train")) + snli_sources(SNLI, LoadRequest("train"))
+
+
+
+def _anli_round(req: LoadRequest, rnd: int, source: HubSource, max_examples: int | None) -> list[PairExample]:
     """One ANLI round: Hub split `<split>_r<k>`, or local `<split>_r<k>.jsonl` (Hub schema:
     uid, premise, hypothesis, label) or the official `R<k>/<split>.jsonl` (uid, context,
     hypothesis, label as e/n/c)."""
     split = f"{_ANLI_SPLITS[req.split]}_r{rnd}"
     if req.data_dir is None:
-        rows: Rows = hub_rows(HubSource("facebook/anli", "plain_text", split), max_examples)
+        rows: Rows = hub_rows(source, max_examples)
     else:
         names = [f"{split}.jsonl", f"R{rnd}/{_ANLI_SPLITS[req.split]}.jsonl"]
         rows = jsonl_rows(local_file(req.data_dir, names, f"anli round {rnd} {req.split}"), max_examples)
@@ -176,11 +205,11 @@ def _anli_round(req: LoadRequest, rnd: int, max_examples: int | None) -> list[Pa
 def load_anli(spec: TaskSpec, req: LoadRequest) -> list[PairExample]:
     """The rounds in `spec.extra["rounds"]` of ANLI, concatenated in round order."""
     out: list[PairExample] = []
-    for rnd in spec.extra["rounds"]:
+    for rnd, source in zip(spec.extra["rounds"], anli_sources(spec, req)):
         remaining = None if req.max_examples is None else req.max_examples - len(out)
         if remaining == 0:
             break
-        out += _anli_round(req, rnd, remaining)
+        out += _anli_round(req, rnd, source, remaining)
     return out
 
 
@@ -192,7 +221,8 @@ def load_anli_plus(spec: TaskSpec, req: LoadRequest) -> list[PairExample]:
     `<data_dir>/mnli` and `<data_dir>/snli`, each in its task's own local layout.
     """
     sub = (lambda name: None) if req.data_dir is None else (lambda name: str(Path(req.data_dir) / name))
-    out = load_anli(ANLI, LoadRequest(req.split, data_dir=sub("anli"), max_examples=req.max_examples))
+    out = load_anli(ANLI, LoadRequest(req.split, data_dir=sub("anli"), max_examples=req.max_examples,
+                                      revision=revision_of(spec, req)))
     if req.split != "train":
         return out
     for task, loader in [(MNLI, MNLI.loader), (SNLI, load_snli)]:
@@ -223,6 +253,17 @@ def _pawsx_local_file(root: Path, split: str, lang: str) -> tuple[Path, bool]:
     return path, path != root / names[0]
 
 
+def pawsx_sources(spec: TaskSpec, req: LoadRequest) -> tuple[HubSource, ...]:
+    """`spec.extra["hub_path"]` with config `spec.extra["hub_config"]` for the language; label
+    is a ClassLabel on google-research-datasets/paws-x and a string on google/xtreme."""
+    lang = req.language or "en"
+    if lang not in spec.languages:
+        raise DataError(f"pawsx has no language {lang!r}; it has {', '.join(spec.languages)}")
+    columns = (("sentence1", "string"), ("sentence2", "string"), ("label", "class_label|string|int"))
+    config = str(spec.extra["hub_config"]).format(lang=lang)
+    return (HubSource(str(spec.extra["hub_path"]), config, req.split, "main", columns=columns).at(revision_of(spec, req)),)
+
+
 def load_pawsx(spec: TaskSpec, req: LoadRequest) -> list[PairExample]:
     """PAWS-X in one language from the Hub or local files.
 
@@ -235,8 +276,7 @@ def load_pawsx(spec: TaskSpec, req: LoadRequest) -> list[PairExample]:
     if lang not in spec.languages:
         raise DataError(f"pawsx has no language {lang!r}; it has {', '.join(spec.languages)}")
     if req.data_dir is None:
-        source = HubSource(spec.extra["hub_path"], str(spec.extra["hub_config"]).format(lang=lang), req.split)
-        rows: Rows = hub_rows(source, req.max_examples)
+        rows: Rows = hub_rows(pawsx_sources(spec, req)[0], req.max_examples)
     else:
         path, header = _pawsx_local_file(Path(req.data_dir), req.split, lang)
         columns = None if header else ["sentence1", "sentence2", "label"]
@@ -266,6 +306,7 @@ QQP = TaskSpec(
     labels=QQP_LABELS,
     train_size=363_846,
     hub="nyu-mll/glue (qqp)",
+    hub_sources=qqp_sources,
     local_layout="<dir>/{train,validation,test}.jsonl (Hub schema) or GLUE's train.tsv / dev.tsv / test.tsv",
 )
 
@@ -277,7 +318,8 @@ SNLI = TaskSpec(
     loader=load_snli,
     labels=NLI_LABELS,
     train_size=549_367,
-    hub="stanfordnlp/snli",
+    hub="stanfordnlp/snli (plain_text)",
+    hub_sources=snli_sources,
     local_layout="<dir>/{train,validation,test}.jsonl (Hub schema) or snli_1.0_{train,dev,test}.jsonl",
 )
 
@@ -292,6 +334,7 @@ ANLI = TaskSpec(
     labels=NLI_LABELS,
     train_size=162_865,
     hub="facebook/anli (plain_text; splits <split>_r1..r3)",
+    hub_sources=anli_sources,
     local_layout=_ANLI_LAYOUT,
     extra={"rounds": (1, 2, 3)},
 )
@@ -306,6 +349,7 @@ ANLI_ROUNDS = tuple(
         labels=NLI_LABELS,
         train_size=_size,
         hub=f"facebook/anli (plain_text; splits <split>_r{_rnd})",
+        hub_sources=anli_sources,
         local_layout=_ANLI_LAYOUT,
         extra={"rounds": (_rnd,)},
     )
@@ -322,6 +366,7 @@ ANLI_PLUS = TaskSpec(
     labels=NLI_LABELS,
     train_size=1_104_934,
     hub="facebook/anli + nyu-mll/glue (mnli) + stanfordnlp/snli",
+    hub_sources=anli_plus_sources,
     local_layout="<dir>/anli, <dir>/mnli, <dir>/snli, each in its own task's layout",
 )
 
@@ -341,6 +386,7 @@ PAWSX = TaskSpec(
     languages=PAWSX_LANGUAGES,
     train_size=49_401,
     hub="google-research-datasets/paws-x (<lang>); also google/xtreme (PAWS-X.<lang>)",
+    hub_sources=pawsx_sources,
     local_layout="XTREME's <dir>/{train,dev,test}-<lang>.tsv (sentence1, sentence2, label; no header) "
                  "or the official <dir>/<lang>/{train|translated_train,dev_2k,test_2k}.tsv",
     extra={"hub_path": "google-research-datasets/paws-x", "hub_config": "{lang}"},

@@ -18,7 +18,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from toolkit.errors import ConfigError, DataError
-from toolkit.tasks.records import HubSource, LoadRequest, MultipleChoiceExample, TaskSpec, Target
+from toolkit.hub import PARQUET_EXPORT
+from toolkit.tasks.records import HubSource, LoadRequest, MultipleChoiceExample, Target, TaskSpec, revision_of
 from toolkit.tasks.io import field, hub_rows, jsonl_rows
 from toolkit.tasks.languages import codes
 from toolkit.tasks.multiple_choice import Rows, build, choice_label, local_file
@@ -56,9 +57,22 @@ def _check_not_placeholder(examples: list[MultipleChoiceExample], source: str) -
         )
 
 
+# The COPA columns the loaders read (aps/super_glue copa: label a ClassLabel; xcopa: an int).
+_COPA_COLUMNS = (("premise", "string"), ("choice1", "string"), ("choice2", "string"),
+                 ("question", "string"), ("idx", "int"))
+
+
 # ---------------------------------------------------------------------------------------------
 # COPA (English).
 # ---------------------------------------------------------------------------------------------
+
+
+def copa_sources(spec: TaskSpec, req: LoadRequest) -> tuple[HubSource, ...]:
+    """aps/super_glue's COPA from the Hub's Parquet export (`copa/<split>/0000.parquet`): the
+    export is certain to exist, while main may still hold only the loading script."""
+    columns = _COPA_COLUMNS + (("label", "class_label|int"),)
+    return (HubSource(str(spec.extra["hub_path"]), None, req.split, PARQUET_EXPORT, data_dir="copa",
+                      columns=columns).at(revision_of(spec, req)),)
 
 _COPA_FILES = {
     "train": ["train.jsonl", "train-en.jsonl"],
@@ -75,7 +89,7 @@ def load_copa(spec: TaskSpec, req: LoadRequest) -> list[MultipleChoiceExample]:
     SuperGLUE's test set has no labels (label -1 here).
     """
     if req.data_dir is None:
-        rows: Rows = hub_rows(HubSource(str(spec.extra["hub_path"]), "copa", req.split), req.max_examples)
+        rows: Rows = hub_rows(copa_sources(spec, req)[0], req.max_examples)
     else:
         path = local_file(req.data_dir, _COPA_FILES[req.split], f"copa {req.split}")
         rows = jsonl_rows(path, req.max_examples)
@@ -98,14 +112,8 @@ def _xcopa_local(root: Path, split: str, lang: str) -> Path:
     return local_file(root, candidates, f"xcopa {lang} {split}")
 
 
-def load_xcopa(spec: TaskSpec, req: LoadRequest) -> list[MultipleChoiceExample]:
-    """XCOPA in one language: `validation` (100 examples) or `test` (500).
-
-    Hub: `cambridgeltl/xcopa`, config `<lang>` (splits validation, test). Local: the files of
-    github.com/cambridgeltl/xcopa or of XTREME's download script (see `_xcopa_local`); a test
-    file with XTREME's placeholder labels (all 0) is refused. The English training and
-    validation data is COPA (`spec.train_task`).
-    """
+def xcopa_sources(spec: TaskSpec, req: LoadRequest) -> tuple[HubSource, ...]:
+    """cambridgeltl/xcopa, config `<lang>`, splits validation and test (gold labels, ints)."""
     lang = req.language
     if lang not in spec.languages:
         raise ConfigError(
@@ -117,8 +125,22 @@ def load_xcopa(spec: TaskSpec, req: LoadRequest) -> list[MultipleChoiceExample]:
             f"xcopa has splits validation and test, not {req.split!r}; its English training set is "
             f"the task {spec.train_task!r}"
         )
+    columns = _COPA_COLUMNS + (("label", "int|class_label"),)
+    return (HubSource(str(spec.extra["hub_path"]), lang, req.split, "main", columns=columns).at(revision_of(spec, req)),)
+
+
+def load_xcopa(spec: TaskSpec, req: LoadRequest) -> list[MultipleChoiceExample]:
+    """XCOPA in one language: `validation` (100 examples) or `test` (500).
+
+    Hub: `cambridgeltl/xcopa`, config `<lang>` (splits validation, test). Local: the files of
+    github.com/cambridgeltl/xcopa or of XTREME's download script (see `_xcopa_local`); a test
+    file with XTREME's placeholder labels (all 0) is refused. The English training and
+    validation data is COPA (`spec.train_task`).
+    """
+    lang = req.language
+    sources = xcopa_sources(spec, req)  # checks the language and split for local files too
     if req.data_dir is None:
-        source = HubSource(str(spec.extra["hub_path"]), lang, req.split)
+        source = sources[0]
         rows: Rows = hub_rows(source, req.max_examples)
         origin = f"{source.path}[{lang}]/{req.split}"
     else:
@@ -143,7 +165,8 @@ COPA = TaskSpec(
     metric="accuracy",
     loader=load_copa,
     train_size=400,
-    hub="aps/super_glue (copa)",
+    hub="aps/super_glue (copa, from its Parquet export refs/convert/parquet)",
+    hub_sources=copa_sources,
     local_layout="<dir>/{train,validation,test}.jsonl (Hub schema), SuperGLUE's COPA/{train,val,test}.jsonl "
                  "or XTREME's {train,val,test}-en.jsonl",
     extra={"num_choices": 2, "hub_path": "aps/super_glue"},
@@ -164,6 +187,7 @@ XCOPA = TaskSpec(
         train_stages=("socialiqa",),
     ),
     hub="cambridgeltl/xcopa (<lang>, splits validation and test)",
+    hub_sources=xcopa_sources,
     local_layout="<dir>/data/<lang>/{val,test}.<lang>.jsonl (github.com/cambridgeltl/xcopa; data/ optional) "
                  "or XTREME's <dir>/{val,test}-<lang>.jsonl; fields premise, choice1, choice2, question, label, idx",
     extra={"num_choices": 2, "hub_path": "cambridgeltl/xcopa"},

@@ -7,24 +7,26 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from toolkit.errors import DataError
-from toolkit.tasks.records import HubSource
+from toolkit.hub import HubSource, load_split, split_commit
+from toolkit.tasks import provenance
+
+
+def hub_split(source: HubSource):
+    """(dataset, provenance record) of a Hub split, loaded through `toolkit.hub` and noted in
+    every open provenance recording."""
+    ds = load_split(source)
+    return ds, provenance.note(provenance.DataRecord(source, split_commit(ds), len(ds)))
 
 
 def hub_rows(source: HubSource, max_examples: int | None = None) -> Iterator[tuple[str, dict]]:
-    """Rows of a Hub split as (location, row) pairs; `location` names Hub id, config and row."""
-    import datasets
-
-    try:
-        ds = datasets.load_dataset(source.path, source.name, split=source.split)
-    except Exception as err:  # the Hub's own errors do not say which task asked
-        raise DataError(
-            f"could not load Hub dataset {source.path!r} config {source.name!r} split "
-            f"{source.split!r}: {err}"
-        ) from err
+    """Rows of a Hub split as (location, row) pairs; `location` names Hub id, config and row.
+    Each row read counts into the split's provenance record (rows, fingerprint)."""
+    ds, record = hub_split(source)
     if max_examples is not None:
         ds = ds.select(range(min(max_examples, len(ds))))
     where = f"{source.path}[{source.name}]/{source.split}"
     for i, row in enumerate(ds):
+        record.add(row)
         yield f"{where} row {i}", row
 
 

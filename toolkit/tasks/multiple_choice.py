@@ -12,8 +12,9 @@ import csv
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
-from toolkit.errors import DataError
-from toolkit.tasks.records import HubSource, LoadRequest, MultipleChoiceExample, TaskSpec
+from toolkit.errors import ConfigError, DataError
+from toolkit.hub import PARQUET_EXPORT
+from toolkit.tasks.records import HubSource, LoadRequest, MultipleChoiceExample, TaskSpec, revision_of
 from toolkit.tasks.io import field, hub_rows, jsonl_rows, require_file
 
 Rows = Iterable[tuple[str, dict]]
@@ -97,10 +98,11 @@ def build(rows: Rows, make: Callable[[dict, str, int], Any]) -> list:
     return unique_ids([make(row, where, i) for i, (where, row) in enumerate(rows)])
 
 
-def _rows(spec: TaskSpec, req: LoadRequest, hub: HubSource, official: dict[str, Sequence[str]]) -> Rows:
-    """Hub rows, or local rows from `<split>.jsonl` (Hub schema) or the official file names."""
+def _rows(spec: TaskSpec, req: LoadRequest, official: dict[str, Sequence[str]]) -> Rows:
+    """Hub rows (the spec's `hub_sources`), or local rows from `<split>.jsonl` (Hub schema) or
+    the official file names."""
     if req.data_dir is None:
-        return hub_rows(hub, req.max_examples)
+        return hub_rows(spec.hub_sources(spec, req)[0], req.max_examples)
     names = [f"{req.split}.jsonl", *official.get(req.split, ())]
     path = local_file(req.data_dir, names, f"{spec.name} {req.split}")
     if path.suffix == ".csv":
@@ -117,6 +119,13 @@ def _num_choices(spec: TaskSpec) -> int:
 # ---------------------------------------------------------------------------------------------
 
 
+def hellaswag_sources(spec: TaskSpec, req: LoadRequest) -> tuple[HubSource, ...]:
+    """Rowan/hellaswag (one config): train, validation, test (test labels are empty strings)."""
+    columns = (("ind", "int"), ("ctx_a", "string"), ("ctx_b", "string"), ("endings", "list[string]"),
+               ("label", "string|int"))
+    return (HubSource("Rowan/hellaswag", None, req.split, "main", columns=columns).at(revision_of(spec, req)),)
+
+
 def load_hellaswag(spec: TaskSpec, req: LoadRequest) -> list[MultipleChoiceExample]:
     """HellaSwag from `Rowan/hellaswag` or local files (Hub-schema JSONL or the official
     `hellaswag_{train,val,test}.jsonl`, whose label is an int rather than a string).
@@ -127,7 +136,7 @@ def load_hellaswag(spec: TaskSpec, req: LoadRequest) -> list[MultipleChoiceExamp
     n = _num_choices(spec)
     official = {"train": ["hellaswag_train.jsonl"], "validation": ["hellaswag_val.jsonl"],
                 "test": ["hellaswag_test.jsonl"]}
-    rows = _rows(spec, req, HubSource("Rowan/hellaswag", None, req.split), official)
+    rows = _rows(spec, req, official)
 
     def make(row: dict, where: str, i: int) -> MultipleChoiceExample:
         ctx_b = field(row, "ctx_b", where, allow_empty=True).strip()
@@ -148,13 +157,22 @@ def load_hellaswag(spec: TaskSpec, req: LoadRequest) -> list[MultipleChoiceExamp
 # ---------------------------------------------------------------------------------------------
 
 
+def cosmosqa_sources(spec: TaskSpec, req: LoadRequest) -> tuple[HubSource, ...]:
+    """allenai/cosmos_qa's main branch holds only its loading script, so the Hub's Parquet
+    export (`default/<split>/0000.parquet`) is read: train, validation, test (labels -1)."""
+    columns = (("id", "string"), ("context", "string"), ("question", "string"),
+               *((f"answer{k}", "string") for k in range(4)), ("label", "int|class_label"))
+    return (HubSource("allenai/cosmos_qa", None, req.split, PARQUET_EXPORT, data_dir="default",
+                      columns=columns).at(revision_of(spec, req)),)
+
+
 def load_cosmosqa(spec: TaskSpec, req: LoadRequest) -> list[MultipleChoiceExample]:
     """CosmosQA from `allenai/cosmos_qa` or local files: Hub-schema JSONL, or the official
     `train.csv` / `valid.csv` (id, context, question, answer0..answer3, label) and the
     unlabelled `test.jsonl`."""
     n = _num_choices(spec)
     official = {"train": ["train.csv"], "validation": ["valid.csv"], "test": ["test.jsonl"]}
-    rows = _rows(spec, req, HubSource("allenai/cosmos_qa", None, req.split), official)
+    rows = _rows(spec, req, official)
 
     def make(row: dict, where: str, i: int) -> MultipleChoiceExample:
         return MultipleChoiceExample(
@@ -196,6 +214,19 @@ def _socialiqa_local_rows(spec: TaskSpec, req: LoadRequest) -> Rows:
             for k, (where, row) in enumerate(rows)]
 
 
+def socialiqa_sources(spec: TaskSpec, req: LoadRequest) -> tuple[HubSource, ...]:
+    """`spec.extra["hub_path"]` (lighteval/siqa): train and validation only, as SocialIQA never
+    published test labels; the paper's protocol scores its dev set, our validation."""
+    if req.split == "test":
+        raise ConfigError(
+            f"socialiqa on the Hub ({spec.extra['hub_path']}) has no test split (SocialIQA's test labels "
+            "were never published): evaluate on split validation, or give local files (data.data_dir)"
+        )
+    columns = (("context", "string"), ("question", "string"), ("answerA", "string"), ("answerB", "string"),
+               ("answerC", "string"), ("label", "string|int"))
+    return (HubSource(str(spec.extra["hub_path"]), None, req.split, "main", columns=columns).at(revision_of(spec, req)),)
+
+
 def load_socialiqa(spec: TaskSpec, req: LoadRequest) -> list[MultipleChoiceExample]:
     """SocialIQA from the Hub (label "1".."3" as a string) or local files.
 
@@ -205,7 +236,7 @@ def load_socialiqa(spec: TaskSpec, req: LoadRequest) -> list[MultipleChoiceExamp
     """
     n = _num_choices(spec)
     if req.data_dir is None:
-        rows = hub_rows(HubSource(str(spec.extra["hub_path"]), None, req.split), req.max_examples)
+        rows = hub_rows(socialiqa_sources(spec, req)[0], req.max_examples)
     else:
         rows = _socialiqa_local_rows(spec, req)
 
@@ -245,6 +276,12 @@ def _csqa_parts(row: dict, where: str) -> tuple[str, list, list]:
     return field(row, "question", where), choices.get("label"), choices.get("text")
 
 
+def commonsenseqa_sources(spec: TaskSpec, req: LoadRequest) -> tuple[HubSource, ...]:
+    """tau/commonsense_qa: train, validation, test (test answerKey empty)."""
+    columns = (("id", "string"), ("question", "string"), ("choices", "struct|list[struct]"), ("answerKey", "string"))
+    return (HubSource("tau/commonsense_qa", None, req.split, "main", columns=columns).at(revision_of(spec, req)),)
+
+
 def load_commonsenseqa(spec: TaskSpec, req: LoadRequest) -> list[MultipleChoiceExample]:
     """CommonsenseQA from `tau/commonsense_qa` or local files (Hub-schema JSONL or the official
     `{train,dev}_rand_split.jsonl` / `test_rand_split_no_answers.jsonl`). The test split has no
@@ -252,7 +289,7 @@ def load_commonsenseqa(spec: TaskSpec, req: LoadRequest) -> list[MultipleChoiceE
     n = _num_choices(spec)
     official = {"train": ["train_rand_split.jsonl"], "validation": ["dev_rand_split.jsonl"],
                 "test": ["test_rand_split_no_answers.jsonl"]}
-    rows = _rows(spec, req, HubSource("tau/commonsense_qa", None, req.split), official)
+    rows = _rows(spec, req, official)
 
     def make(row: dict, where: str, i: int) -> MultipleChoiceExample:
         question, keys, texts = _csqa_parts(row, where)
@@ -285,6 +322,7 @@ HELLASWAG = TaskSpec(
     loader=load_hellaswag,
     train_size=39_905,
     hub="Rowan/hellaswag",
+    hub_sources=hellaswag_sources,
     local_layout="<dir>/{train,validation,test}.jsonl (Hub schema) or hellaswag_{train,val,test}.jsonl",
     extra={"num_choices": 4},
 )
@@ -296,7 +334,8 @@ COSMOSQA = TaskSpec(
     metric="accuracy",
     loader=load_cosmosqa,
     train_size=25_588,
-    hub="allenai/cosmos_qa",
+    hub="allenai/cosmos_qa (its Parquet export, refs/convert/parquet: main holds only a script)",
+    hub_sources=cosmosqa_sources,
     local_layout="<dir>/{train,validation,test}.jsonl (Hub schema) or the official train.csv, "
                  "valid.csv, test.jsonl",
     extra={"num_choices": 4},
@@ -309,7 +348,8 @@ SOCIALIQA = TaskSpec(
     metric="accuracy",
     loader=load_socialiqa,
     train_size=33_410,
-    hub="lighteval/siqa (parquet copy of allenai/social_i_qa)",
+    hub="lighteval/siqa (parquet copy of allenai/social_i_qa; train and validation only)",
+    hub_sources=socialiqa_sources,
     local_layout="<dir>/{train,validation,test}.jsonl (Hub schema) or the official "
                  "{train,dev}.jsonl + {train,dev}-labels.lst",
     extra={"num_choices": 3, "hub_path": "lighteval/siqa"},
@@ -323,6 +363,7 @@ COMMONSENSEQA = TaskSpec(
     loader=load_commonsenseqa,
     train_size=9_741,
     hub="tau/commonsense_qa",
+    hub_sources=commonsenseqa_sources,
     local_layout="<dir>/{train,validation,test}.jsonl (Hub schema) or the official "
                  "{train,dev}_rand_split.jsonl, test_rand_split_no_answers.jsonl",
     extra={"num_choices": 5},

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from toolkit.errors import DataError
 from toolkit.tasks.languages import codes
-from toolkit.tasks.records import HubSource, LoadRequest, PairExample, TaskSpec, Target
+from toolkit.tasks.records import HubSource, LoadRequest, PairExample, Target, TaskSpec, revision_of
 from toolkit.tasks.io import field, hub_rows, jsonl_rows, label_index, require_file, tsv_rows
 
 NLI_LABELS = ("entailment", "neutral", "contradiction")  # GLUE/XNLI/SNLI/ANLI ids 0, 1, 2
@@ -16,6 +16,23 @@ XNLI_LANGUAGES = (
 )  # fmt: skip
 
 _MNLI_SPLITS = {"train": "train", "validation": "validation_matched", "test": "validation_mismatched"}
+
+# The columns the loaders read, as the Hub declares them (nyu-mll/glue mnli, facebook/xnli).
+NLI_COLUMNS = (("premise", "string"), ("hypothesis", "string"), ("label", "class_label"))
+
+
+def mnli_sources(spec: TaskSpec, req: LoadRequest) -> tuple[HubSource, ...]:
+    """nyu-mll/glue `mnli`: train, validation_matched (our validation), validation_mismatched
+    (our test; GLUE's test labels are hidden)."""
+    return (HubSource("nyu-mll/glue", "mnli", _MNLI_SPLITS[req.split], "main",
+                      columns=NLI_COLUMNS + (("idx", "int"),)).at(revision_of(spec, req)),)
+
+
+def xnli_sources(spec: TaskSpec, req: LoadRequest) -> tuple[HubSource, ...]:
+    """facebook/xnli, one config per language; validation and test (English train is MNLI)."""
+    if req.split == "train":
+        raise DataError("xnli has no training split of its own: its English training set is mnli")
+    return (HubSource("facebook/xnli", req.language or "en", req.split, "main", columns=NLI_COLUMNS).at(revision_of(spec, req)),)
 
 
 def pair_example(
@@ -38,7 +55,7 @@ def load_mnli(spec: TaskSpec, req: LoadRequest) -> list[PairExample]:
     (`train.tsv`, `dev_matched.tsv`, `dev_mismatched.tsv` with sentence1/sentence2/gold_label).
     """
     if req.data_dir is None:
-        rows = hub_rows(HubSource("nyu-mll/glue", "mnli", _MNLI_SPLITS[req.split]), req.max_examples)
+        rows = hub_rows(mnli_sources(spec, req)[0], req.max_examples)
         return [pair_example(r, w, f"mnli-{req.split}-{r.get('idx', i)}", "premise", "hypothesis", "label")
                 for i, (w, r) in enumerate(rows)]
     root = Path(req.data_dir)
@@ -66,7 +83,7 @@ def load_xnli(spec: TaskSpec, req: LoadRequest) -> list[PairExample]:
     if req.split == "train":
         raise DataError("xnli has no training split of its own: its English training set is mnli")
     if req.data_dir is None:
-        rows = hub_rows(HubSource("facebook/xnli", lang, req.split), req.max_examples)
+        rows = hub_rows(xnli_sources(spec, req)[0], req.max_examples)
         return [pair_example(r, w, f"xnli-{lang}-{req.split}-{i}", "premise", "hypothesis", "label")
                 for i, (w, r) in enumerate(rows)]
     root = Path(req.data_dir)
@@ -103,6 +120,7 @@ MNLI = TaskSpec(
     labels=NLI_LABELS,
     train_size=392_702,
     hub="nyu-mll/glue (mnli)",
+    hub_sources=mnli_sources,
     local_layout="<dir>/{train,validation,test}.jsonl (premise, hypothesis, label) or GLUE's "
                  "train.tsv / dev_matched.tsv / dev_mismatched.tsv",
 )
@@ -123,6 +141,7 @@ XNLI = TaskSpec(
     labels=NLI_LABELS,
     languages=XNLI_LANGUAGES,
     hub="facebook/xnli (<lang>)",
+    hub_sources=xnli_sources,
     local_layout="<dir>/{dev,test}-<lang>.tsv (premise<TAB>hypothesis<TAB>label) or XNLI-1.0's xnli.{dev,test}.tsv",
 )
 

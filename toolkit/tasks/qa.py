@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from toolkit.errors import ConfigError, DataError
-from toolkit.tasks.records import Answer, HubSource, LoadRequest, Selection, SpanQAExample, TaskSpec, Target
+from toolkit.tasks.records import Answer, HubSource, LoadRequest, Selection, SpanQAExample, Target, TaskSpec, revision_of
 from toolkit.tasks.io import field, hub_rows, require_file
 from toolkit.tasks.languages import TYDIQA_LANGUAGE_NAMES, codes, require_google_xtreme
 
@@ -219,6 +219,57 @@ def _no_train_split(spec: TaskSpec) -> ConfigError:
 # Loaders.
 # ---------------------------------------------------------------------------------------------
 
+_QA_COLUMNS = (("id", "string"), ("context", "string"), ("question", "string"), ("answers", "struct|list[struct]"))
+
+
+def squad_sources(spec: TaskSpec, req: LoadRequest) -> tuple[HubSource, ...]:
+    """rajpurkar/squad (`plain_text`) or rajpurkar/squad_v2 (`squad_v2`): train, validation."""
+    if req.split not in ("train", "validation"):
+        raise ConfigError(f"{spec.name} has splits train and validation (its test set is hidden), not {req.split!r}")
+    path, config = ("rajpurkar/squad_v2", "squad_v2") if spec.extra.get("version_2_with_negative") else \
+        ("rajpurkar/squad", "plain_text")
+    columns = _QA_COLUMNS + (("title", "string"),)
+    return (HubSource(path, config, req.split, "main", columns=columns).at(revision_of(spec, req)),)
+
+
+def xquad_sources(spec: TaskSpec, req: LoadRequest) -> tuple[HubSource, ...]:
+    """google/xtreme `XQuAD.<lang>`, its one split `validation` (our test)."""
+    lang = _language(spec, req)
+    if req.split == "train":
+        raise _no_train_split(spec)
+    if req.split != "test":
+        raise ConfigError(
+            f"xquad has a single evaluation split, 'test' (the Hub calls it 'validation'); got "
+            f"{req.split!r}. Validate during training on the dev set of {spec.train_task!r}"
+        )
+    require_google_xtreme(spec, lang)
+    return (HubSource(XTREME_HUB, f"XQuAD.{lang}", "validation", "main", columns=_QA_COLUMNS).at(revision_of(spec, req)),)
+
+
+def mlqa_sources(spec: TaskSpec, req: LoadRequest) -> tuple[HubSource, ...]:
+    """google/xtreme `MLQA.<context>.<question>`: validation and test."""
+    context_lang, question_lang = mlqa_languages(req.language)
+    for lang in (context_lang, question_lang):
+        if lang not in spec.languages:
+            raise ConfigError(f"mlqa has no language {lang!r}; its languages: {', '.join(spec.languages)}")
+    if req.split == "train":
+        raise _no_train_split(spec)
+    if req.split not in ("validation", "test"):
+        raise ConfigError(f"mlqa has splits validation and test, not {req.split!r}")
+    return (HubSource(XTREME_HUB, f"MLQA.{context_lang}.{question_lang}", req.split, "main",
+                      columns=_QA_COLUMNS).at(revision_of(spec, req)),)
+
+
+def tydiqa_sources(spec: TaskSpec, req: LoadRequest) -> tuple[HubSource, ...]:
+    """google/xtreme `tydiqa`: every language in one split, train or validation (the dev set,
+    which is also XTREME's TyDiQA test)."""
+    _language(spec, req)
+    if req.split not in ("train", "validation", "test"):
+        raise ConfigError(f"tydiqa has splits train, validation and test, not {req.split!r}")
+    hub_split = "train" if req.split == "train" else "validation"
+    return (HubSource(XTREME_HUB, "tydiqa", hub_split, "main", columns=_QA_COLUMNS).at(revision_of(spec, req)),)
+
+
 _SQUAD_FILES = {
     ("1.1", "train"): "train-v1.1.json",
     ("1.1", "validation"): "dev-v1.1.json",
@@ -237,9 +288,7 @@ def load_squad(spec: TaskSpec, req: LoadRequest) -> list[SpanQAExample]:
     if req.split not in ("train", "validation"):
         raise ConfigError(f"{spec.name} has splits train and validation (its test set is hidden), not {req.split!r}")
     if req.data_dir is None:
-        source = HubSource("rajpurkar/squad_v2", "squad_v2", req.split) if v2 else \
-            HubSource("rajpurkar/squad", "plain_text", req.split)
-        return read_hub(source, v2, req.max_examples)
+        return read_hub(squad_sources(spec, req)[0], v2, req.max_examples)
     path = require_file(Path(req.data_dir) / _SQUAD_FILES["2.0" if v2 else "1.1", req.split], f"{spec.name} {req.split}")
     return read_squad_json(path, v2, req.max_examples, check_unique=req.split != "train")
 
@@ -259,8 +308,7 @@ def load_xquad(spec: TaskSpec, req: LoadRequest) -> list[SpanQAExample]:
             f"{req.split!r}. Validate during training on the dev set of {spec.train_task!r}"
         )
     if req.data_dir is None:
-        require_google_xtreme(spec, lang)
-        return read_hub(HubSource(XTREME_HUB, f"XQuAD.{lang}", "validation"), False, req.max_examples)
+        return read_hub(xquad_sources(spec, req)[0], False, req.max_examples)
     path = require_file(Path(req.data_dir) / f"xquad.{lang}.json", f"xquad {lang}")
     return read_squad_json(path, False, req.max_examples)
 
@@ -291,8 +339,7 @@ def load_mlqa(spec: TaskSpec, req: LoadRequest) -> list[SpanQAExample]:
     if req.split not in ("validation", "test"):
         raise ConfigError(f"mlqa has splits validation and test, not {req.split!r}")
     if req.data_dir is None:
-        source = HubSource(XTREME_HUB, f"MLQA.{context_lang}.{question_lang}", req.split)
-        return read_hub(source, False, req.max_examples)
+        return read_hub(mlqa_sources(spec, req)[0], False, req.max_examples)
     split = "dev" if req.split == "validation" else "test"
     name = f"{split}-context-{context_lang}-question-{question_lang}.json"
     root = Path(req.data_dir)
@@ -315,8 +362,7 @@ def load_tydiqa(spec: TaskSpec, req: LoadRequest) -> list[SpanQAExample]:
     if req.split not in ("train", "validation", "test"):
         raise ConfigError(f"tydiqa has splits train, validation and test, not {req.split!r}")
     if req.data_dir is None:
-        hub_split = "train" if req.split == "train" else "validation"
-        return read_hub(HubSource(XTREME_HUB, "tydiqa", hub_split), False, req.max_examples, prefix)
+        return read_hub(tydiqa_sources(spec, req)[0], False, req.max_examples, prefix)
     root = Path(req.data_dir)
     if req.split == "train":
         # XTREME's per-language train files shorten ids to their last part, which repeats.
@@ -354,6 +400,7 @@ SQUAD_V2 = TaskSpec(
     loader=load_squad,
     train_size=130_319,
     hub="rajpurkar/squad_v2 (squad_v2)",
+    hub_sources=squad_sources,
     local_layout="<dir>/train-v2.0.json, <dir>/dev-v2.0.json (the official SQuAD v2.0 files)",
     extra={"version_2_with_negative": True},
 )
@@ -366,6 +413,7 @@ SQUAD = TaskSpec(
     loader=load_squad,
     train_size=87_599,
     hub="rajpurkar/squad (plain_text)",
+    hub_sources=squad_sources,
     local_layout="<dir>/train-v1.1.json, <dir>/dev-v1.1.json (XTREME's download/squad/)",
 )
 
@@ -385,6 +433,7 @@ XQUAD = TaskSpec(
         selection=Selection(languages="english"),  # SQuAD v1.1 dev
     ),
     hub="google/xtreme (XQuAD.<lang>; XTREME's languages only, Romanian from local files)",
+    hub_sources=xquad_sources,
     local_layout="<dir>/xquad.<lang>.json (XTREME's download/xquad/)",
 )
 
@@ -402,6 +451,7 @@ MLQA = TaskSpec(
         train_task="squad",
     ),
     hub="google/xtreme (MLQA.<context>.<question>)",
+    hub_sources=mlqa_sources,
     local_layout="<dir>/MLQA_V1/{dev,test}/{dev,test}-context-<c>-question-<q>.json (XTREME's download/mlqa/)",
 )
 
@@ -423,6 +473,7 @@ TYDIQA = TaskSpec(
     ),
     train_size=3_696,
     hub="google/xtreme (tydiqa)",
+    hub_sources=tydiqa_sources,
     local_layout="<dir>/tydiqa-goldp-v1.1-train/tydiqa.<lang>.train.json, "
                  "<dir>/tydiqa-goldp-v1.1-dev/tydiqa.<lang>.dev.json (XTREME's download/tydiqa/)",
 )

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable, Mapping, Union
 
+from toolkit.hub import HubSource
+
 
 # ---------------------------------------------------------------------------------------------
 # Examples: one record type per task family.
@@ -99,30 +101,33 @@ Example = Union[
 
 
 @dataclass(frozen=True)
-class HubSource:
-    """A split of a Hugging Face Hub dataset: `datasets.load_dataset(path, name, split=split)`."""
-
-    path: str
-    name: str | None
-    split: str
-
-
-@dataclass(frozen=True)
 class LoadRequest:
     """What a loader is asked for.
 
     `split` is "train", "validation" or "test"; `language` is an XTREME language code (None
     for English-only tasks); `data_dir` points at local files (None means the Hub);
-    `max_examples` caps the number read (None: all), taking the first ones in file order.
+    `max_examples` caps the number read (None: all), taking the first ones in file order;
+    `revision` replaces the registered revision of every Hub source the task reads (None: keep).
     """
 
     split: str
     language: str | None = None
     data_dir: str | None = None
     max_examples: int | None = None
+    revision: str | None = None
+
+
+def revision_of(spec: "TaskSpec", req: LoadRequest) -> str | None:
+    """The revision a load reads the task's Hub sources at, when not the registered one: the
+    request's, else the run's pin for the task (`data.hub_revisions`, put into
+    `extra["hub_revision"]` by the pipeline); None keeps each source's own."""
+    return req.revision or spec.extra.get("hub_revision")
 
 
 Loader = Callable[["TaskSpec", LoadRequest], list]
+# The Hub splits one load of a task reads, in order; a split or language the task does not have
+# is a ConfigError (or DataError) here, before anything is downloaded.
+HubSources = Callable[["TaskSpec", LoadRequest], tuple[HubSource, ...]]
 
 
 @dataclass(frozen=True)
@@ -212,6 +217,8 @@ class TaskSpec:
     target: what makes it an XTREME target (None for intermediate-only tasks).
     train_size: train examples as used in the paper (documentation and compute planning).
     loader: reads one split of the task from the Hub or local files.
+    hub_sources: the Hub splits (dataset, config, split, revision, columns) a load reads; the
+        loader reads exactly these, and `prepare` and the pre-flight checks ask it too.
     local_layout: one line describing the expected local file layout, for docs and errors.
     """
 
@@ -225,6 +232,7 @@ class TaskSpec:
     target: Target | None = None
     train_size: int | None = None
     hub: str = ""
+    hub_sources: HubSources | None = None
     local_layout: str = ""
     extra: Mapping[str, object] = field(default_factory=dict)
     # Run once per run with the task's local data folder (or None); returns the spec to use.

@@ -8,10 +8,12 @@ plus one line here. The order of the modules is the order of the benchmarks' tas
 from __future__ import annotations
 
 from types import ModuleType
+from typing import NamedTuple
 
-from toolkit.errors import ConfigError, nearest
+from toolkit.errors import ConfigError, DataError, nearest
+from toolkit.hub import HubSource
 from toolkit.tasks import classification, copa, multiple_choice, nli, qa, retrieval, tagging
-from toolkit.tasks.records import TaskSpec
+from toolkit.tasks.records import LoadRequest, TaskSpec
 
 TASK_MODULES: tuple[ModuleType, ...] = (nli, copa, classification, tagging, qa, retrieval, multiple_choice)
 
@@ -41,3 +43,42 @@ def get_task(name: str) -> TaskSpec:
 def all_tasks() -> dict[str, TaskSpec]:
     """Every registered task, by name, in registry order."""
     return dict(_TASKS)
+
+
+SPLITS = ("train", "validation", "test")
+
+
+def sources_of(spec: TaskSpec, split: str, language: str | None, revision: str | None = None) -> tuple[HubSource, ...]:
+    """The Hub splits one load of `spec` reads (none for local-only tasks); a split or language
+    the task lacks on the Hub raises its ConfigError or DataError."""
+    if spec.hub_sources is None:
+        return ()
+    return spec.hub_sources(spec, LoadRequest(split, language, revision=revision))
+
+
+class Registered(NamedTuple):
+    """A Hub split the registry reads, and the first (task, split, language) load that reads it."""
+
+    task: str
+    split: str
+    language: str | None
+    source: HubSource
+
+
+def registered_sources() -> list[Registered]:
+    """Every Hub split any registered task can read (each split and, for multilingual tasks,
+    each language), once, with the first load that reads it."""
+    seen: set[HubSource] = set()
+    out = []
+    for name, spec in _TASKS.items():
+        for split in SPLITS:
+            for language in spec.languages or (None,):
+                try:
+                    sources = sources_of(spec, split, language)
+                except (ConfigError, DataError):  # a split or language this task does not have
+                    continue
+                for source in sources:
+                    if source not in seen:
+                        seen.add(source)
+                        out.append(Registered(name, split, language, source))
+    return out

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from toolkit.errors import ConfigError, DataError
-from toolkit.tasks.records import HubSource, LoadRequest, RetrievalExample, Selection, TaskSpec, Target
+from toolkit.tasks.records import HubSource, LoadRequest, RetrievalExample, Selection, Target, TaskSpec, revision_of
 from toolkit.tasks.io import field, hub_rows, require_file
 from toolkit.tasks.languages import codes, file_code, require_google_xtreme
 
@@ -114,6 +114,32 @@ def _tab_fields(path: Path, names: tuple[str, str], max_rows: int | None = None)
     return rows
 
 
+_PAIR_COLUMNS = (("source_sentence", "string"), ("target_sentence", "string"))
+
+
+def tatoeba_sources(spec: TaskSpec, req: LoadRequest) -> tuple[HubSource, ...]:
+    """google/xtreme `tatoeba.<xxx>`, its one split `validation` (our test)."""
+    if req.split != "test":
+        raise DataError(
+            f"tatoeba has a single evaluation split, 'test' (the Hub calls it 'validation'); "
+            f"got split {req.split!r}"
+        )
+    code = _tatoeba_code(req.language)
+    require_google_xtreme(spec, req.language)
+    return (HubSource(XTREME_HUB, f"tatoeba.{code}", "validation", "main", columns=_PAIR_COLUMNS).at(revision_of(spec, req)),)
+
+
+def bucc_sources(spec: TaskSpec, req: LoadRequest) -> tuple[HubSource, ...]:
+    """google/xtreme `bucc18.<lang>`: validation (BUCC sample) and test (BUCC training); the
+    sentence ids are in `source_lang` / `target_lang`."""
+    if req.language not in spec.languages:
+        raise ConfigError(f"bucc2018: unknown language {req.language!r}; known: {', '.join(spec.languages)}")
+    if req.split not in _BUCC_FILE_SPLITS:
+        raise DataError(f"bucc2018 has splits validation (BUCC sample) and test (BUCC training); got {req.split!r}")
+    columns = _PAIR_COLUMNS + (("source_lang", "string"), ("target_lang", "string"))
+    return (HubSource(XTREME_HUB, f"bucc18.{req.language}", req.split, "main", columns=columns).at(revision_of(spec, req)),)
+
+
 def read_tatoeba(spec: TaskSpec, req: LoadRequest) -> RetrievalSplit:
     """Tatoeba for one language, from LASER's files or from the Hub.
 
@@ -130,14 +156,13 @@ def read_tatoeba(spec: TaskSpec, req: LoadRequest) -> RetrievalSplit:
         )
     code = _tatoeba_code(req.language)
     if req.data_dir is None:
-        require_google_xtreme(spec, req.language)
-        source = HubSource(XTREME_HUB, f"tatoeba.{code}", "validation")
+        source = tatoeba_sources(spec, req)[0]
         src, trg = [], []
+        # Row i is pair i. `source_lang` is not checked: google/xtreme's script filled it with a
+        # piece of its cache path, not a language code (docs/data_sources.md, tatoeba).
         for where, row in hub_rows(source, req.max_examples):
             src.append(field(row, "source_sentence", where).strip())
             trg.append(field(row, "target_sentence", where).strip())
-            if field(row, "source_lang", where) != code:
-                raise DataError(f"{where}: source_lang is {row['source_lang']!r}, expected {code!r}")
         origin = f"{source.path}[{source.name}]/{source.split}"
     else:
         root = Path(req.data_dir)
@@ -223,9 +248,9 @@ def _bucc_local(req: LoadRequest) -> tuple[list, list, frozenset | None, str]:
     return src, trg, gold, f"{prefix}.{{{lang},en,gold}}"
 
 
-def _bucc_hub(req: LoadRequest) -> tuple[list, list, frozenset, str]:
+def _bucc_hub(spec: TaskSpec, req: LoadRequest) -> tuple[list, list, frozenset, str]:
     """The Hub's bucc18 configs hold only the gold pairs (the ids sit in *_lang fields)."""
-    source = HubSource(XTREME_HUB, f"bucc18.{req.language}", req.split)
+    source = bucc_sources(spec, req)[0]
     src: dict[str, str] = {}
     trg: dict[str, str] = {}
     gold = set()
@@ -261,7 +286,7 @@ def read_bucc(spec: TaskSpec, req: LoadRequest) -> RetrievalSplit:
         raise ConfigError(f"bucc2018: unknown language {req.language!r}; known: {', '.join(BUCC2018.languages)}")
     if req.split not in _BUCC_FILE_SPLITS:
         raise DataError(f"bucc2018 has splits validation (BUCC sample) and test (BUCC training); got {req.split!r}")
-    src, trg, gold, origin = _bucc_hub(req) if req.data_dir is None else _bucc_local(req)
+    src, trg, gold, origin = _bucc_hub(spec, req) if req.data_dir is None else _bucc_local(req)
     return RetrievalSplit(
         task=spec.name,
         language=req.language,
@@ -298,6 +323,7 @@ TATOEBA = TaskSpec(
     ),
     hub=f"{XTREME_HUB} (tatoeba.<xxx>, split validation; XTREME's 36 languages only, XTREME-R's 5 more "
         "from LASER's files)",
+    hub_sources=tatoeba_sources,
     local_layout="<dir>/tatoeba.<xxx>-eng.<xxx> and tatoeba.<xxx>-eng.eng (LASER data/tatoeba/v1), line i aligned",
 )
 
@@ -317,6 +343,7 @@ BUCC2018 = TaskSpec(
         test_labels_public=False,
     ),
     hub=f"{XTREME_HUB} (bucc18.<lang>; gold pairs only, not comparable to BUCC results)",
+    hub_sources=bucc_sources,
     local_layout="<dir>/<lang>-en.{sample,training}.{<lang>,en} (id<TAB>sentence) and "
                  "<lang>-en.{sample,training}.gold (id<TAB>id); XTREME's dev/test names also accepted",
 )

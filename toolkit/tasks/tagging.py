@@ -45,8 +45,8 @@ from typing import Iterable, Sequence
 
 from toolkit.errors import ConfigError, DataError
 from toolkit.io import atomic_write_text
-from toolkit.tasks.records import HubSource, LoadRequest, TaggingExample, Selection, TaskSpec, Target
-from toolkit.tasks.io import require_file
+from toolkit.tasks.records import HubSource, LoadRequest, TaggingExample, Selection, Target, TaskSpec, revision_of
+from toolkit.tasks.io import hub_split, require_file
 from toolkit.tasks.languages import codes, file_code, require_google_xtreme
 
 logger = logging.getLogger(__name__)
@@ -338,13 +338,8 @@ def hub_sentences(
     Tag ids are turned into names with the dataset's own ClassLabel, so a reordered label
     list on the Hub cannot silently permute the tags.
     """
-    import datasets
-
     where = f"{source.path}[{source.name}]/{source.split}"
-    try:
-        ds = datasets.load_dataset(source.path, source.name, split=source.split)
-    except Exception as err:  # the Hub's own errors do not say which task asked
-        raise DataError(f"could not load Hub dataset {where}: {err}") from err
+    ds, record = hub_split(source)
     for name in ("tokens", tag_field):
         if name not in ds.features:
             raise DataError(f"{where}: missing field {name!r} (has: {', '.join(ds.features)})")
@@ -355,11 +350,46 @@ def hub_sentences(
         ds = ds.select(range(min(max_examples, len(ds))))
     out = []
     for i, row in enumerate(ds):
+        record.add(row)
         tokens, ids = row["tokens"], row[tag_field]
         if len(tokens) != len(ids):
             raise DataError(f"{where} row {i}: {len(tokens)} tokens but {len(ids)} {tag_field}")
         out.append((tuple(tokens), tuple(names[t] for t in ids)))
     return out
+
+
+# google/xtreme's udpos configs without a train or validation split (its script's
+# UdposParser): Kazakh has train and test; Tagalog, Thai and Yoruba have test only.
+UDPOS_HUB_SPLITS = {"kk": ("train", "test"), "tl": ("test",), "th": ("test",), "yo": ("test",)}
+
+
+def udpos_sources(spec: TaskSpec, req: LoadRequest) -> tuple[HubSource, ...]:
+    """google/xtreme `udpos.<Language>` (`tokens`, `pos_tags`)."""
+    lang = req.language or "en"
+    require_google_xtreme(spec, lang)
+    has = UDPOS_HUB_SPLITS.get(lang, ("train", "validation", "test"))
+    if req.split not in has:
+        raise ConfigError(
+            f"udpos {lang!r}: google/xtreme's udpos.{file_code('udpos', lang)} has no {req.split} split "
+            f"(only {', '.join(has)}); evaluate it on test, or read UD files locally (data.data_dir)"
+        )
+    columns = (("tokens", "list[string]"), ("pos_tags", "list[class_label]"))
+    return (HubSource(XTREME_HUB, f"udpos.{file_code('udpos', lang)}", req.split, "main",
+                      columns=columns).at(revision_of(spec, req)),)
+
+
+def panx_sources(spec: TaskSpec, req: LoadRequest) -> tuple[HubSource, ...]:
+    """PAN-X from google/xtreme (`PAN-X.<lang>`, XTREME's 40 languages) or unimelb-nlp/wikiann
+    (`<lang>`, the same Rahimi et al. splits, for XTREME-R's extra languages)."""
+    lang = req.language or "en"
+    hub_id = str(spec.extra.get("hub_id", XTREME_HUB))
+    if hub_id == XTREME_HUB and lang in spec.target.languages and lang not in spec.target.benchmarks["xtreme"]:
+        hub_id = "unimelb-nlp/wikiann"
+    if hub_id not in PANX_HUB_CONFIGS:
+        raise ConfigError(f"panx: unknown Hub dataset {hub_id!r}; known: {', '.join(PANX_HUB_CONFIGS)}")
+    columns = (("tokens", "list[string]"), ("ner_tags", "list[class_label]"))
+    return (HubSource(hub_id, PANX_HUB_CONFIGS[hub_id].format(lang=lang), req.split, "main",
+                      columns=columns).at(revision_of(spec, req)),)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -372,9 +402,7 @@ def load_udpos(spec: TaskSpec, req: LoadRequest) -> list[TaggingExample]:
     lang = req.language or "en"
     prefix = f"udpos-{lang}-{req.split}"
     if req.data_dir is None:
-        require_google_xtreme(spec, lang)
-        source = HubSource(XTREME_HUB, f"udpos.{file_code('udpos', lang)}", req.split)
-        return _examples(hub_sentences(source, "pos_tags", req.max_examples), prefix)
+        return _examples(hub_sentences(udpos_sources(spec, req)[0], "pos_tags", req.max_examples), prefix)
     root = _task_dir(req.data_dir, "udpos")
     split = _file_split(req.split)
     tsv = root / f"{split}-{lang}.tsv"
@@ -406,15 +434,7 @@ def load_panx(spec: TaskSpec, req: LoadRequest) -> list[TaggingExample]:
     lang = req.language or "en"
     prefix = f"panx-{lang}-{req.split}"
     if req.data_dir is None:
-        hub_id = str(spec.extra.get("hub_id", XTREME_HUB))
-        if hub_id == XTREME_HUB and lang in spec.target.languages and lang not in spec.target.benchmarks["xtreme"]:
-            hub_id = "unimelb-nlp/wikiann"
-        if hub_id not in PANX_HUB_CONFIGS:
-            raise ConfigError(
-                f"panx: unknown Hub dataset {hub_id!r}; known: {', '.join(PANX_HUB_CONFIGS)}"
-            )
-        source = HubSource(hub_id, PANX_HUB_CONFIGS[hub_id].format(lang=lang), req.split)
-        return _examples(hub_sentences(source, "ner_tags", req.max_examples), prefix)
+        return _examples(hub_sentences(panx_sources(spec, req)[0], "ner_tags", req.max_examples), prefix)
     root = _task_dir(req.data_dir, "panx")
     path = require_file(root / f"{_file_split(req.split)}-{lang}.tsv", "panx (XTREME layout)")
     sentences = read_token_tsv(path, strip_prefix=f"{lang}:")
@@ -542,7 +562,8 @@ UDPOS = TaskSpec(
     ),
     labels=UPOS_TAGS,
     train_size=21_253,
-    hub="google/xtreme (udpos.<Language>, e.g. udpos.German)",
+    hub="google/xtreme (udpos.<Language>, e.g. udpos.German; kk has no validation, tl/th/yo test only)",
+    hub_sources=udpos_sources,
     local_layout="<dir>/udpos/{train,dev,test}-<lang>.tsv (token<TAB>tag, blank line between "
                  "sentences) or <dir>/udpos/UD_<Language>-<TB>/<lang>_<tb>-ud-{train,dev,test}.conllu",
 )
@@ -562,6 +583,7 @@ PANX = TaskSpec(
     labels=PANX_TAGS,
     train_size=20_000,
     hub="google/xtreme (PAN-X.<lang>) or unimelb-nlp/wikiann (<lang>) via extra['hub_id']",
+    hub_sources=panx_sources,
     local_layout="<dir>/panx/{train,dev,test}-<lang>.tsv (token<TAB>tag, blank line between sentences)",
     extra={"hub_id": XTREME_HUB},
 )

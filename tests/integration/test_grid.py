@@ -369,7 +369,7 @@ def test_tensorboard_serves_the_comparison(finished_grid):
         experiment = _get(port, "/data/plugin/hparams/experiment", {"experimentName": ""})
         hparams = {h["name"] for h in experiment["hparamInfos"]}
         assert {"approach", "intermediate", "target", "seed", "train.learning_rate"} <= hparams
-        assert {m["name"]["tag"] for m in experiment["metricInfos"]} == {"hparam/score", "hparam/validation_score"}
+        assert {m["name"]["tag"] for m in experiment["metricInfos"]} == {"hparam/score", "hparam/dev_score", "hparam/validation_score"}
         groups = _get(port, "/data/plugin/hparams/session_groups", {
             "experimentName": "", "allowedStatuses": ["STATUS_UNKNOWN", "STATUS_SUCCESS"],
             "colParams": [{"hparam": "approach"}], "startIndex": 0, "sliceSize": 100})

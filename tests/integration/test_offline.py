@@ -67,11 +67,11 @@ def prepared(loopback_hub, tmp_path_factory):
 def test_prepare_prints_the_manifest(prepared, loopback_hub):
     lines = prepared["stdout"].splitlines()
     for source in ("nyu-mll/glue[mnli]/train@main", "nyu-mll/glue[mnli]/validation_matched@main",
-                   "facebook/xnli[de]/test@main"):
+                   "facebook/xnli[de]/test@main", "facebook/xnli[de]/validation@main"):
         commit = loopback_hub.commit("datasets", source.split("[")[0])
         assert any(line.startswith(f"dataset {source}") and f"commit={commit}" in line for line in lines), lines
     assert any(line.startswith(f"model   {MODEL}") and prepared["model_commit"] in line for line in lines), lines
-    assert lines[-1] == "prepare: 4 of 4 items ready; the same runs can now run with HF_HUB_OFFLINE=1"
+    assert lines[-1] == "prepare: 5 of 5 items ready; the same runs can now run with HF_HUB_OFFLINE=1"
 
 
 def test_the_prepared_grid_runs_offline(prepared, loopback_hub):
@@ -87,7 +87,7 @@ def test_the_prepared_grid_runs_offline(prepared, loopback_hub):
     assert prov["model"] == {"name_or_path": MODEL, "revision": None, "commit": prepared["model_commit"]}
     read = {(d["dataset"], d["config"], d["split"]): d for d in prov["data"]}
     assert set(read) == {("nyu-mll/glue", "mnli", "train"), ("nyu-mll/glue", "mnli", "validation_matched"),
-                         ("facebook/xnli", "de", "test")}
+                         ("facebook/xnli", "de", "test"), ("facebook/xnli", "de", "validation")}
     for (dataset, _, _), entry in read.items():
         assert entry["revision"] == "main" and entry["commit"] == loopback_hub.commit("datasets", dataset)
         assert entry["rows"] == entry["split_rows"] == 3 and len(entry["fingerprint"]) == 16

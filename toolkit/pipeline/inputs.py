@@ -149,8 +149,9 @@ def phase_reads(cfg: RunConfig, phase: str) -> list[Read]:
 
     Intermediate: each task of every stage of the chain (a chain runs its earlier stages
     first), train and validation. Target: its training stages and its English training task,
-    train and validation, then the evaluation split in every target language; a target that is
-    not trained (retrieval) reads the evaluation split and, where it has one, validation.
+    train and validation, then the evaluation split in every target language and its selection
+    split; a target that is not trained (retrieval) reads the evaluation split and, where it has
+    one, validation.
     """
     if phase == "intermediate":
         if not get_approach(cfg.approach).has_intermediate:
@@ -164,10 +165,14 @@ def phase_reads(cfg: RunConfig, phase: str) -> list[Read]:
             reads += [Read(stage.name, "train"), Read(stage.name, "validation")]
         source = spec.train_task or spec.name
         reads += [Read(source, "train"), Read(source, "validation")]
-    for lang in target_languages(cfg, spec):
+    languages = target_languages(cfg, spec)
+    for lang in languages:
         if not trainable and cfg.eval.split != "validation":
             reads.append(Read(spec.name, "validation", lang, required=False))
         reads.append(Read(spec.name, cfg.eval.split, lang))
+    if trainable:  # the selection split, scored in the same pass (Target.selection)
+        reads += [Read(source.name, split, loader_lang)
+                  for _, source, loader_lang, split in selection_sets(cfg, spec, languages)]
     return reads
 
 

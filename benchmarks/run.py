@@ -17,15 +17,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import statistics
 import tempfile
 import time
 from pathlib import Path
 
 from benchmarks import common, local
 
-FULL = dict(profiles=("mnli", "squad"), stages=(0, 1, 2, 3), freeze_embeddings=True, mnli_micro=8, squad_micro=4, warmup=3, steps=40, eval_per_language=500,
+FULL = dict(profiles=("mnli", "squad"), stages=(0, 1, 2, 3), freeze_embeddings=True, mnli_micro=8, squad_micro=4, warmup=3, steps=40, repeats=2, eval_per_language=500,
             eval_batch=32, retrieval_n=100_000, naive_n=10_000, cache_examples=20_000, padding_examples=8000)
-QUICK = dict(profiles=("mnli",), stages=(0, 3), freeze_embeddings=False, mnli_micro=4, squad_micro=2, warmup=1, steps=2, eval_per_language=20,
+QUICK = dict(profiles=("mnli",), stages=(0, 3), freeze_embeddings=False, mnli_micro=4, squad_micro=2, warmup=1, steps=2, repeats=1, eval_per_language=20,
              eval_batch=8, retrieval_n=4000, naive_n=1000, cache_examples=500, padding_examples=1000)
 FIGURES = ["padding", "caching", "training", "mfu", "memory", "memory_bf16", "eval", "retrieval"]
 ZERO = "ds_configs/zero2.json"
@@ -47,24 +49,49 @@ def fig_caching(p, tokenizer, scratch) -> dict:
     return local.caching(common.mnli_like(p["cache_examples"], seed=4), tokenizer, 128)
 
 
+# The sides of figure 1, as (name, train_worker --side, precision). ours_bf16 is our engine in
+# DeepSpeed's bf16 (bf16 weights, fp32 master weights), measured against ours in fp32.
+SIDES = (("ours", "ours", "fp32"), ("hf_grouped", "hf_grouped", "fp32"), ("hf", "hf", "fp32"),
+         ("ours_bf16", "ours", "bf16"))
+
+
 def fig_training(p, model, scratch, results: dict, save) -> dict:
+    """Every side of every profile once per repeat, in an order that rotates between repeats, so
+    that the machine's load (shared with other jobs) weighs on all sides alike."""
     out = results.setdefault("training", {})
-    for profile in p["profiles"]:
-        # The timed steps are one epoch of the training set: both sides then time the same length
-        # distribution. (A window of a few length-grouped batches sees only long or only short
-        # ones, and per-token cost depends on length.)
-        examples = p["steps"] * p[f"{profile}_micro"] * RANKS
-        for side in ("ours", "hf"):
-            if f"{profile}/{side}" in out:  # measured by an earlier, interrupted run (--save)
-                continue
-            out[f"{profile}/{side}"] = common.launch("benchmarks.train_worker", [
-                "--side", side, "--profile", profile, "--model", model, "--zero", ZERO,
-                "--micro", str(p[f"{profile}_micro"]), "--examples", str(examples),
-                "--warmup", str(p["warmup"]), "--steps", str(p["steps"]), "--cache", str(scratch / "cache"),
-                *(["--freeze-embeddings"] if p["freeze_embeddings"] else []),
-            ])
-            save()
+    for repeat in range(p["repeats"]):
+        for profile in p["profiles"]:
+            # The timed steps are one epoch of the training set: every side then times the same
+            # length distribution. (A window of a few length-grouped batches sees only long or
+            # only short ones, and per-token cost depends on length.)
+            examples = p["steps"] * p[f"{profile}_micro"] * RANKS
+            sides = SIDES[repeat % len(SIDES):] + SIDES[: repeat % len(SIDES)]
+            for name, side, precision in sides:
+                key = f"{profile}/{name}/{repeat}"
+                if key in out:  # measured by an earlier, interrupted run (--save)
+                    continue
+                out[key] = common.launch("benchmarks.train_worker", [
+                    "--side", side, "--profile", profile, "--model", model, "--zero", ZERO,
+                    "--precision", precision,
+                    "--micro", str(p[f"{profile}_micro"]), "--examples", str(examples),
+                    "--warmup", str(p["warmup"]), "--steps", str(p["steps"]), "--cache", str(scratch / "cache"),
+                    *(["--freeze-embeddings"] if p["freeze_embeddings"] else []),
+                ])
+                out[key]["load_1min"] = round(os.getloadavg()[0], 2)
+                save()
     return out
+
+
+def training_runs(training: dict, profile: str, name: str) -> list[dict]:
+    """The repeats of one side of figure 1, in repeat order."""
+    runs = [(int(k.rsplit("/", 1)[1]), v) for k, v in training.items() if k.rsplit("/", 1)[0] == f"{profile}/{name}"]
+    return [v for _, v in sorted(runs, key=lambda kv: kv[0])]
+
+
+def ratios(training: dict, profile: str, name: str, peer: str) -> list[float]:
+    """Per repeat, tokens/s of side `name` over side `peer` (both measured in that repeat)."""
+    return [a["tokens_per_s"] / b["tokens_per_s"]
+            for a, b in zip(training_runs(training, profile, name), training_runs(training, profile, peer))]
 
 
 def fig_mfu(p, model, training: dict) -> dict:
@@ -72,7 +99,7 @@ def fig_mfu(p, model, training: dict) -> dict:
     peak = local.matmul_peak(threads=2)  # 2 ranks x 1 thread each during training
     out = {"params": total, "non_embedding_params": non_embedding, "matmul_peak_flops": peak}
     for profile in p["profiles"]:
-        tps = training[f"{profile}/ours"]["tokens_per_s"]
+        tps = statistics.median(r["tokens_per_s"] for r in training_runs(training, profile, "ours"))
         out[profile] = {"tokens_per_s": tps, "flops": 6 * non_embedding * tps,
                         "mfu": 6 * non_embedding * tps / peak}
     return out
@@ -123,11 +150,19 @@ def report(results: dict) -> str:
     if "training" in results:
         t = results["training"]
         for profile in ("mnli", "squad"):
-            if f"{profile}/hf" not in t:
+            if not training_runs(t, profile, "ours"):
                 continue
-            o, h = t[f"{profile}/ours"], t[f"{profile}/hf"]
-            add(f"1 training {profile}-like, real tokens/s: ours {o['tokens_per_s']:.0f} vs HF Trainer "
-                f"{h['tokens_per_s']:.0f} = {o['tokens_per_s'] / h['tokens_per_s']:.2f}x (goal >= 1.3x)")
+            tps = {name: [r["tokens_per_s"] for r in training_runs(t, profile, name)] for name, _, _ in SIDES}
+            loads = [r["load_1min"] for name, _, _ in SIDES for r in training_runs(t, profile, name)]
+            add(f"1 training {profile}-like, real tokens/s (median of {len(tps['ours'])} interleaved repeats, "
+                f"1-min load {min(loads):.1f}-{max(loads):.1f}): ours {statistics.median(tps['ours']):.0f}, "
+                f"HF Trainer group_by_length {statistics.median(tps['hf_grouped']):.0f}, "
+                f"HF Trainer default {statistics.median(tps['hf']):.0f}, ours bf16 {statistics.median(tps['ours_bf16']):.0f}")
+            for peer, label, goal in (("hf_grouped", "HF Trainer group_by_length (best peer)", " (goal >= 1.3x)"),
+                                      ("hf", "HF Trainer default", ""), ("ours", "ours fp32", "")):
+                name = "ours_bf16" if peer == "ours" else "ours"
+                r = ratios(t, profile, name, peer)
+                add(f"1   {name} / {label}: {statistics.median(r):.2f}x (repeats {', '.join(f'{x:.2f}' for x in r)}){goal}")
     if "padding" in results:
         for profile, r in results["padding"].items():
             add(f"2 padding {profile}-like (mean {r['mean_length']:.0f} tokens, micro {r['micro']}): ours "
@@ -167,7 +202,7 @@ def report(results: dict) -> str:
             f"{c['warm_ex_per_s']:.0f} ex/s = {c['speedup']:.1f}x speed-up")
     if "mfu" in results:
         f = results["mfu"]
-        for profile in (k for k in ("mnli", "squad") if k in f):
+        for profile in (k for k in ("mnli", "squad") if k in f):  # the median tokens/s of figure 1
             r = f[profile]
             add(f"7 MFU {profile}-like: 6 x {f['non_embedding_params'] / 1e6:.1f}M non-embedding params x "
                 f"{r['tokens_per_s']:.0f} tokens/s = {r['flops'] / 1e9:.2f} GFLOP/s over matmul peak "

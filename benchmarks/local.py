@@ -114,16 +114,25 @@ def _batches(lengths, micro: int, vocab: int, count: int, seed: int = 5) -> list
     return out
 
 
-def step_variants(model_path: str, lengths, micro: int, batches: int, repeats: int) -> dict:
+def step_variants(model_path: str, lengths, micro: int, batches: int, repeats: int,
+                  variants=STEP_VARIANTS) -> dict:
     """Forward + backward tokens/s of the encoder (frozen embeddings, train mode, 1 thread) in each
     STEP_VARIANTS entry, interleaved over `repeats` rounds on the same micro-batches; and the op
     profile of the fp32 sdpa step (share of time in matrix products)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # one rank's share of the 2 cores
+    try:
+        return _step_variants(model_path, lengths, micro, batches, repeats, list(variants))
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _step_variants(model_path: str, lengths, micro: int, batches: int, repeats: int, variants) -> dict:
     from transformers import AutoModel
 
-    torch.set_num_threads(1)  # one rank's share of the 2 cores
     torch.manual_seed(0)
     models = {}
-    for name, attention, precision in STEP_VARIANTS:
+    for name, attention, precision in variants:
         model = AutoModel.from_pretrained(model_path, add_pooling_layer=False, attn_implementation=attention)
         model.get_input_embeddings().weight.requires_grad_(False)
         models[name] = (model.to(torch.bfloat16) if precision == "bf16" else model).train()
@@ -131,7 +140,7 @@ def step_variants(model_path: str, lengths, micro: int, batches: int, repeats: i
     real = sum(int(m.sum()) for _, m in data)
 
     def one_pass(name: str) -> float:
-        model, precision = models[name], dict((n, p) for n, _, p in STEP_VARIANTS)[name]
+        model, precision = models[name], dict((n, p) for n, _, p in variants)[name]
         started = time.perf_counter()
         for ids, mask in data:
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "autocast"):
@@ -139,7 +148,7 @@ def step_variants(model_path: str, lengths, micro: int, batches: int, repeats: i
             hidden.float().pow(2).mean().backward()
         return time.perf_counter() - started
 
-    names = [n for n, _, _ in STEP_VARIANTS]
+    names = [n for n, _, _ in variants]
     for name in names:  # untimed warm-up of each
         one_pass(name)
     seconds = {n: [] for n in names}

@@ -269,11 +269,13 @@ def train(
             if result["score"] is not None and (state.best_score is None or result["score"] > state.best_score):
                 state.best_tag, state.best_score = tag, result["score"]
             state.validation.append({"step": state.step, **result})
-            if not _checkpoint_unused(cfg, state, steps, tag):
+            saved = not _checkpoint_unused(cfg, state, steps, tag)
+            if saved:
                 state.last_tag = tag
                 save_checkpoint(engine, ckpt_dir, tag, vars(state), dist)
             if dist.is_main:
-                prune_checkpoints(ckpt_dir, cfg.train.max_checkpoints, {state.best_tag or ""})
+                if saved:
+                    prune_checkpoints(ckpt_dir, cfg.train.max_checkpoints, {state.best_tag or ""})
                 if result["score"] is not None:
                     print(f"step {state.step}: validation score {result['score']:.2f}", flush=True)
             dist.barrier()

@@ -71,7 +71,8 @@ def fig_training(p, model, scratch, results: dict, save) -> dict:
     that the machine's load (shared with other jobs) weighs on all sides alike. Without native
     bf16 the bf16 side is left out of the full run: figure 8 measures why (tens of times slower)."""
     out = results.setdefault("training", {})
-    wanted = [side for side in SIDES if side[2] == "fp32" or p["quick"] or native_bf16()]
+    wanted = [side for side in SIDES if (side[2] == "fp32" or p["quick"] or native_bf16())
+              and side[0] in p.get("sides", [s[0] for s in SIDES])]
     for repeat in range(p["repeats"]):
         for profile in p["profiles"]:
             # The timed steps are one epoch of the training set: every side then times the same
@@ -182,11 +183,13 @@ def report(results: dict) -> str:
                 continue
             tps = {name: [r["tokens_per_s"] for r in training_runs(t, profile, name)] for name, _, _ in SIDES}
             loads = [r["load_1min"] for name, _, _ in SIDES for r in training_runs(t, profile, name)]
-            bf16 = f"{statistics.median(tps['ours_bf16']):.0f}" if tps["ours_bf16"] else "not run (no native bf16)"
+            def median(name: str, missing: str = "not run") -> str:
+                return f"{statistics.median(tps[name]):.0f}" if tps[name] else missing
+
             add(f"1 training {profile}-like, real tokens/s (median of {len(tps['ours'])} interleaved repeats, "
-                f"1-min load {min(loads):.1f}-{max(loads):.1f}): ours {statistics.median(tps['ours']):.0f}, "
-                f"HF Trainer group_by_length {statistics.median(tps['hf_grouped']):.0f}, "
-                f"HF Trainer default {statistics.median(tps['hf']):.0f}, ours bf16 {bf16}")
+                f"1-min load {min(loads):.1f}-{max(loads):.1f}): ours {median('ours')}, "
+                f"HF Trainer group_by_length {median('hf_grouped')}, HF Trainer default {median('hf')}, "
+                f"ours bf16 {median('ours_bf16', 'not run (no native bf16)')}")
             for peer, label, goal in (("hf_grouped", "HF Trainer group_by_length (best peer)", " (goal >= 1.3x)"),
                                       ("hf", "HF Trainer default", ""), ("ours", "ours fp32", "")):
                 name = "ours_bf16" if peer == "ours" else "ours"
@@ -265,10 +268,17 @@ def main() -> None:
     parser.add_argument("--only", nargs="+", choices=FIGURES, help="run only these figures")
     parser.add_argument("--save", type=Path, help="merge the results into this JSON file (kept across runs)")
     parser.add_argument("--retrieval-n", type=int, help="sentences per side for figure 5 (default 100000)")
+    parser.add_argument("--repeats", type=int, help="interleaved repeats of figure 1 (default 2)")
+    parser.add_argument("--sides", nargs="+", choices=[s[0] for s in SIDES],
+                        help="figure 1: only these sides (with --save, the others keep their saved results)")
     args = parser.parse_args()
     p = dict(QUICK if args.quick else FULL)
     if args.retrieval_n:
         p["retrieval_n"] = args.retrieval_n
+    if args.repeats:
+        p["repeats"] = args.repeats
+    if args.sides:
+        p["sides"] = args.sides
     wanted = args.only or FIGURES
     results = json.loads(args.save.read_text()) if args.save and args.save.exists() else {}
     results["machine"] = common.machine()

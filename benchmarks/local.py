@@ -90,3 +90,82 @@ def non_embedding_params(model_path: str) -> tuple[int, int]:
     total = sum(p.numel() for p in model.parameters())
     emb = sum(p.numel() for n, p in model.named_parameters() if "embeddings." in n and "LayerNorm" not in n)
     return total, total - emb
+
+
+# The variants of the step benchmark (figure 8): (name, attention implementation, precision).
+# "autocast": fp32 weights, bf16 compute inside torch.autocast; "bf16 weights": the model cast to
+# bf16, as DeepSpeed's bf16 mode holds it (its fp32 master copy is the optimizer's, not timed here).
+STEP_VARIANTS = (("fp32 sdpa", "sdpa", "fp32"), ("fp32 eager", "eager", "fp32"),
+                 ("bf16 autocast", "sdpa", "autocast"), ("bf16 weights", "sdpa", "bf16"))
+GEMM_OPS = ("aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm", "aten::_scaled_dot_product_flash_attention_for_cpu",
+            "aten::_scaled_dot_product_flash_attention_for_cpu_backward")
+
+
+def _batches(lengths, micro: int, vocab: int, count: int, seed: int = 5) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """`count` micro-batches as our engine makes them (length-grouped): ids and attention masks."""
+    rng = np.random.default_rng(seed)
+    lengths = np.asarray(lengths)
+    out = []
+    for batch in list(global_batches(lengths, micro, seed, 0, group_by_length=True))[:count]:
+        longest = int(lengths[batch].max())
+        ids = torch.from_numpy(rng.integers(5, vocab, size=(len(batch), longest)))
+        mask = (torch.arange(longest)[None, :] < torch.from_numpy(lengths[batch])[:, None]).long()
+        out.append((ids, mask))
+    return out
+
+
+def step_variants(model_path: str, lengths, micro: int, batches: int, repeats: int,
+                  variants=STEP_VARIANTS) -> dict:
+    """Forward + backward tokens/s of the encoder (frozen embeddings, train mode, 1 thread) in each
+    STEP_VARIANTS entry, interleaved over `repeats` rounds on the same micro-batches; and the op
+    profile of the fp32 sdpa step (share of time in matrix products)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # one rank's share of the 2 cores
+    try:
+        return _step_variants(model_path, lengths, micro, batches, repeats, list(variants))
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _step_variants(model_path: str, lengths, micro: int, batches: int, repeats: int, variants) -> dict:
+    from transformers import AutoModel
+
+    torch.manual_seed(0)
+    models = {}
+    for name, attention, precision in variants:
+        model = AutoModel.from_pretrained(model_path, add_pooling_layer=False, attn_implementation=attention)
+        model.get_input_embeddings().weight.requires_grad_(False)
+        models[name] = (model.to(torch.bfloat16) if precision == "bf16" else model).train()
+    data = _batches(lengths, micro, models["fp32 sdpa"].config.vocab_size, batches)
+    real = sum(int(m.sum()) for _, m in data)
+
+    def one_pass(name: str) -> float:
+        model, precision = models[name], dict((n, p) for n, _, p in variants)[name]
+        started = time.perf_counter()
+        for ids, mask in data:
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "autocast"):
+                hidden = model(input_ids=ids, attention_mask=mask).last_hidden_state
+            hidden.float().pow(2).mean().backward()
+        return time.perf_counter() - started
+
+    names = [n for n, _, _ in variants]
+    for name in names:  # untimed warm-up of each
+        one_pass(name)
+    seconds = {n: [] for n in names}
+    for r in range(repeats):
+        for name in names[r % len(names):] + names[: r % len(names)]:
+            seconds[name].append(one_pass(name))
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        one_pass("fp32 sdpa")
+    ops = prof.key_averages()
+    total = sum(e.self_cpu_time_total for e in ops)
+    top = sorted(ops, key=lambda e: -e.self_cpu_time_total)[:10]
+    return {
+        "micro": micro, "batches": batches, "real_tokens": real, "repeats": repeats,
+        "tokens_per_s": {n: [real / s for s in seconds[n]] for n in names},
+        "gemm_share": sum(e.self_cpu_time_total for e in ops if e.key in GEMM_OPS) / total,
+        "top_ops": [(e.key, e.self_cpu_time_total / total) for e in top],
+        "profiled_seconds": total / 1e6,
+    }

@@ -11,23 +11,28 @@ Figures (see benchmarks/README.md for the method of each):
   5 retrieval mining: our mine_pairs vs an all-pairs similarity matrix
   6 tokenisation + caching: examples/s cold, speed-up of the cached rerun
   7 model FLOPs utilisation: 6 x non-embedding params x tokens/s over the measured matmul peak
+  8 one rank's forward + backward: fp32 sdpa vs eager attention vs bf16 (autocast, bf16 weights), and its op profile
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import statistics
 import tempfile
 import time
 from pathlib import Path
 
 from benchmarks import common, local
 
-FULL = dict(profiles=("mnli", "squad"), stages=(0, 1, 2, 3), freeze_embeddings=True, mnli_micro=8, squad_micro=4, warmup=3, steps=40, eval_per_language=500,
-            eval_batch=32, retrieval_n=100_000, naive_n=10_000, cache_examples=20_000, padding_examples=8000)
-QUICK = dict(profiles=("mnli",), stages=(0, 3), freeze_embeddings=False, mnli_micro=4, squad_micro=2, warmup=1, steps=2, eval_per_language=20,
-             eval_batch=8, retrieval_n=4000, naive_n=1000, cache_examples=500, padding_examples=1000)
-FIGURES = ["padding", "caching", "training", "mfu", "memory", "memory_bf16", "eval", "retrieval"]
+FULL = dict(profiles=("mnli", "squad"), stages=(0, 1, 2, 3), freeze_embeddings=True, mnli_micro=8, squad_micro=4, warmup=3, steps=40, repeats=2, eval_per_language=500,
+            eval_batch=32, retrieval_n=100_000, naive_n=10_000, cache_examples=20_000, padding_examples=8000,
+            step_batches=3, step_repeats=3, quick=False)
+QUICK = dict(profiles=("mnli",), stages=(0, 3), freeze_embeddings=False, mnli_micro=4, squad_micro=2, warmup=1, steps=2, repeats=1, eval_per_language=20,
+             eval_batch=8, retrieval_n=4000, naive_n=1000, cache_examples=500, padding_examples=1000,
+             step_batches=1, step_repeats=1, quick=True)
+FIGURES = ["padding", "caching", "training", "mfu", "step", "memory", "memory_bf16", "eval", "retrieval"]
 ZERO = "ds_configs/zero2.json"
 RANKS = 2  # common.launch's default
 GIB = 2**30
@@ -47,24 +52,60 @@ def fig_caching(p, tokenizer, scratch) -> dict:
     return local.caching(common.mnli_like(p["cache_examples"], seed=4), tokenizer, 128)
 
 
+# The sides of figure 1, as (name, train_worker --side, precision). ours_bf16 is our engine in
+# DeepSpeed's bf16 (bf16 weights, fp32 master weights), measured against ours in fp32.
+SIDES = (("ours", "ours", "fp32"), ("hf_grouped", "hf_grouped", "fp32"), ("hf", "hf", "fp32"),
+         ("ours_bf16", "ours", "bf16"))
+
+
+def native_bf16() -> bool:
+    """Whether this machine multiplies bf16 matrices natively (a GPU, or a CPU with AVX512-BF16 or
+    AMX, which oneDNN reports); elsewhere PyTorch's bf16 CPU matmul is a slow fallback."""
+    import torch
+
+    return torch.cuda.is_available() or bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
 def fig_training(p, model, scratch, results: dict, save) -> dict:
+    """Every side of every profile once per repeat, in an order that rotates between repeats, so
+    that the machine's load (shared with other jobs) weighs on all sides alike. Without native
+    bf16 the bf16 side is left out of the full run: figure 8 measures why (tens of times slower)."""
     out = results.setdefault("training", {})
-    for profile in p["profiles"]:
-        # The timed steps are one epoch of the training set: both sides then time the same length
-        # distribution. (A window of a few length-grouped batches sees only long or only short
-        # ones, and per-token cost depends on length.)
-        examples = p["steps"] * p[f"{profile}_micro"] * RANKS
-        for side in ("ours", "hf"):
-            if f"{profile}/{side}" in out:  # measured by an earlier, interrupted run (--save)
-                continue
-            out[f"{profile}/{side}"] = common.launch("benchmarks.train_worker", [
-                "--side", side, "--profile", profile, "--model", model, "--zero", ZERO,
-                "--micro", str(p[f"{profile}_micro"]), "--examples", str(examples),
-                "--warmup", str(p["warmup"]), "--steps", str(p["steps"]), "--cache", str(scratch / "cache"),
-                *(["--freeze-embeddings"] if p["freeze_embeddings"] else []),
-            ])
-            save()
+    wanted = [side for side in SIDES if (side[2] == "fp32" or p["quick"] or native_bf16())
+              and side[0] in p.get("sides", [s[0] for s in SIDES])]
+    for repeat in range(p["repeats"]):
+        for profile in p["profiles"]:
+            # The timed steps are one epoch of the training set: every side then times the same
+            # length distribution. (A window of a few length-grouped batches sees only long or
+            # only short ones, and per-token cost depends on length.)
+            examples = p["steps"] * p[f"{profile}_micro"] * RANKS
+            sides = wanted[repeat % len(wanted):] + wanted[: repeat % len(wanted)]
+            for name, side, precision in sides:
+                key = f"{profile}/{name}/{repeat}"
+                if key in out:  # measured by an earlier, interrupted run (--save)
+                    continue
+                out[key] = common.launch("benchmarks.train_worker", [
+                    "--side", side, "--profile", profile, "--model", model, "--zero", ZERO,
+                    "--precision", precision,
+                    "--micro", str(p[f"{profile}_micro"]), "--examples", str(examples),
+                    "--warmup", str(p["warmup"]), "--steps", str(p["steps"]), "--cache", str(scratch / "cache"),
+                    *(["--freeze-embeddings"] if p["freeze_embeddings"] else []),
+                ])
+                out[key]["load_1min"] = round(os.getloadavg()[0], 2)
+                save()
     return out
+
+
+def training_runs(training: dict, profile: str, name: str) -> list[dict]:
+    """The repeats of one side of figure 1, in repeat order."""
+    runs = [(int(k.rsplit("/", 1)[1]), v) for k, v in training.items() if k.rsplit("/", 1)[0] == f"{profile}/{name}"]
+    return [v for _, v in sorted(runs, key=lambda kv: kv[0])]
+
+
+def ratios(training: dict, profile: str, name: str, peer: str) -> list[float]:
+    """Per repeat, tokens/s of side `name` over side `peer` (both measured in that repeat)."""
+    return [a["tokens_per_s"] / b["tokens_per_s"]
+            for a, b in zip(training_runs(training, profile, name), training_runs(training, profile, peer))]
 
 
 def fig_mfu(p, model, training: dict) -> dict:
@@ -72,9 +113,24 @@ def fig_mfu(p, model, training: dict) -> dict:
     peak = local.matmul_peak(threads=2)  # 2 ranks x 1 thread each during training
     out = {"params": total, "non_embedding_params": non_embedding, "matmul_peak_flops": peak}
     for profile in p["profiles"]:
-        tps = training[f"{profile}/ours"]["tokens_per_s"]
+        tps = statistics.median(r["tokens_per_s"] for r in training_runs(training, profile, "ours"))
         out[profile] = {"tokens_per_s": tps, "flops": 6 * non_embedding * tps,
                         "mfu": 6 * non_embedding * tps / peak}
+    return out
+
+
+def fig_step(p, model, tokenizer) -> dict:
+    out = {}
+    for name, make, max_length in (("mnli", common.mnli_like, 128), ("squad", common.squad_like, 384)):
+        if name not in p["profiles"]:
+            continue
+        lengths = local.lengths_of(make(p["padding_examples"], seed=3), tokenizer, max_length)
+        # Without native bf16 a bf16 pass is tens of times slower: its variants are timed on the
+        # short MNLI-like batches only, which is enough to show it.
+        variants = [v for v in local.STEP_VARIANTS if v[2] == "fp32" or name == "mnli" or native_bf16()]
+        out[name] = local.step_variants(model, lengths, p[f"{name}_micro"], p["step_batches"], p["step_repeats"],
+                                        variants)
+        out[name]["native_bf16"] = native_bf16()
     return out
 
 
@@ -123,11 +179,23 @@ def report(results: dict) -> str:
     if "training" in results:
         t = results["training"]
         for profile in ("mnli", "squad"):
-            if f"{profile}/hf" not in t:
+            if not training_runs(t, profile, "ours"):
                 continue
-            o, h = t[f"{profile}/ours"], t[f"{profile}/hf"]
-            add(f"1 training {profile}-like, real tokens/s: ours {o['tokens_per_s']:.0f} vs HF Trainer "
-                f"{h['tokens_per_s']:.0f} = {o['tokens_per_s'] / h['tokens_per_s']:.2f}x (goal >= 1.3x)")
+            tps = {name: [r["tokens_per_s"] for r in training_runs(t, profile, name)] for name, _, _ in SIDES}
+            loads = [r["load_1min"] for name, _, _ in SIDES for r in training_runs(t, profile, name)]
+            def median(name: str, missing: str = "not run") -> str:
+                return f"{statistics.median(tps[name]):.0f}" if tps[name] else missing
+
+            add(f"1 training {profile}-like, real tokens/s (median of {len(tps['ours'])} interleaved repeats, "
+                f"1-min load {min(loads):.1f}-{max(loads):.1f}): ours {median('ours')}, "
+                f"HF Trainer group_by_length {median('hf_grouped')}, HF Trainer default {median('hf')}, "
+                f"ours bf16 {median('ours_bf16', 'not run (no native bf16)')}")
+            for peer, label, goal in (("hf_grouped", "HF Trainer group_by_length (best peer)", " (goal >= 1.3x)"),
+                                      ("hf", "HF Trainer default", ""), ("ours", "ours fp32", "")):
+                name = "ours_bf16" if peer == "ours" else "ours"
+                r = ratios(t, profile, name, peer)
+                if r:
+                    add(f"1   {name} / {label}: {statistics.median(r):.2f}x (repeats {', '.join(f'{x:.2f}' for x in r)}){goal}")
     if "padding" in results:
         for profile, r in results["padding"].items():
             add(f"2 padding {profile}-like (mean {r['mean_length']:.0f} tokens, micro {r['micro']}): ours "
@@ -167,11 +235,21 @@ def report(results: dict) -> str:
             f"{c['warm_ex_per_s']:.0f} ex/s = {c['speedup']:.1f}x speed-up")
     if "mfu" in results:
         f = results["mfu"]
-        for profile in (k for k in ("mnli", "squad") if k in f):
+        for profile in (k for k in ("mnli", "squad") if k in f):  # the median tokens/s of figure 1
             r = f[profile]
             add(f"7 MFU {profile}-like: 6 x {f['non_embedding_params'] / 1e6:.1f}M non-embedding params x "
                 f"{r['tokens_per_s']:.0f} tokens/s = {r['flops'] / 1e9:.2f} GFLOP/s over matmul peak "
                 f"{f['matmul_peak_flops'] / 1e9:.1f} GFLOP/s (2 threads) = {100 * r['mfu']:.1f}%")
+    if "step" in results:
+        for profile, r in results["step"].items():
+            tps = {n: statistics.median(v) for n, v in r["tokens_per_s"].items()}
+            base = tps["fp32 sdpa"]
+            add(f"8 step {profile}-like (1 thread, micro {r['micro']}, {r['batches']} batches, native bf16: "
+                f"{r['native_bf16']}, median of "
+                f"{r['repeats']} interleaved repeats), real tokens/s: " + ", ".join(
+                    f"{n} {v:.0f} ({v / base:.2f}x)" for n, v in tps.items()))
+            add(f"8   fp32 sdpa profile: {100 * r['gemm_share']:.0f}% of op time in matrix products; top ops "
+                + ", ".join(f"{k} {100 * v:.0f}%" for k, v in r["top_ops"][:6]))
     return "\n".join(lines)
 
 
@@ -190,10 +268,17 @@ def main() -> None:
     parser.add_argument("--only", nargs="+", choices=FIGURES, help="run only these figures")
     parser.add_argument("--save", type=Path, help="merge the results into this JSON file (kept across runs)")
     parser.add_argument("--retrieval-n", type=int, help="sentences per side for figure 5 (default 100000)")
+    parser.add_argument("--repeats", type=int, help="interleaved repeats of figure 1 (default 2)")
+    parser.add_argument("--sides", nargs="+", choices=[s[0] for s in SIDES],
+                        help="figure 1: only these sides (with --save, the others keep their saved results)")
     args = parser.parse_args()
     p = dict(QUICK if args.quick else FULL)
     if args.retrieval_n:
         p["retrieval_n"] = args.retrieval_n
+    if args.repeats:
+        p["repeats"] = args.repeats
+    if args.sides:
+        p["sides"] = args.sides
     wanted = args.only or FIGURES
     results = json.loads(args.save.read_text()) if args.save and args.save.exists() else {}
     results["machine"] = common.machine()
@@ -212,6 +297,8 @@ def main() -> None:
             results[name] = fig_training(p, model, scratch, results, lambda: save(args.save, results))
         elif name == "mfu":
             results[name] = fig_mfu(p, model, results["training"])
+        elif name == "step":
+            results[name] = fig_step(p, model, tokenizer)
         elif name == "memory":
             results[name] = fig_memory(p, model, scratch)
         elif name == "memory_bf16":

@@ -1,10 +1,13 @@
 """One side of the training-throughput benchmark, run on every rank by the deepspeed launcher.
 
-`--side ours` trains with `toolkit.engine.trainer.train` (length-grouped batches); `--side hf`
-trains the same encoder with Hugging Face's `Trainer`, its default `DataCollatorWithPadding`
-and default random batches (`group_by_length=False`), with the *same filled DeepSpeed config*.
-Both see identical token ids (our cached features) and the same micro batch, precision, ZeRO
-stage, learning-rate schedule and number of steps.
+`--side ours` trains with `toolkit.engine.trainer.train` (length-grouped batches); `--side
+hf_grouped` trains the same encoder with Hugging Face's `Trainer` at its best setting for this
+(`group_by_length=True`: megabatches of 50 batches sorted by length, `DataCollatorWithPadding`),
+and `--side hf` with Trainer's defaults (random batches, `group_by_length=False`). Every side
+has the *same filled DeepSpeed config*, hence the same optimizer implementation (the config's:
+DeepSpeed's fused Adam, on CPU ranks its vectorised CPU Adam kernel), and the same frozen
+parameters, token ids (our cached features), micro batch, precision, ZeRO stage, learning-rate
+schedule and number of steps.
 
 Measured: real (non-padding) tokens of the steps after `--warmup`, over the wall time of those
 steps on rank 0 (each step ends with a gradient all-reduce, so the ranks are in step).
@@ -68,7 +71,7 @@ def run_config(args, world_size: int) -> RunConfig:
     t = cfg.train
     t.micro_batch_size, t.gradient_accumulation_steps = args.micro, 1
     t.max_steps, t.eval_every, t.log_every = args.warmup + args.steps, 10**9, args.warmup
-    t.learning_rate, t.precision, t.deepspeed_config = 1e-5, "fp32", args.zero
+    t.learning_rate, t.precision, t.deepspeed_config = 1e-5, args.precision, args.zero
     t.freeze_embeddings = args.freeze_embeddings
     return cfg
 
@@ -131,7 +134,8 @@ def side_hf(args, dist, tokenizer, cfg, table, scratch: Path) -> dict:
         adam_epsilon=t.adam_eps, max_grad_norm=t.max_grad_norm,
         warmup_steps=ds["scheduler"]["params"]["warmup_num_steps"], logging_steps=steps,
         save_strategy="no", report_to="none", dataloader_num_workers=0, seed=cfg.seed,
-        disable_tqdm=True, deepspeed=ds, accelerator_config={"use_configured_state": True},  # group_by_length stays False: Trainer's default
+        disable_tqdm=True, deepspeed=ds, accelerator_config={"use_configured_state": True},
+        group_by_length=args.side == "hf_grouped", bf16=t.precision == "bf16",
     )
     model = AutoModelForSequenceClassification.from_pretrained(args.model, num_labels=3)
     if t.freeze_embeddings:  # what our engine does for train.freeze_embeddings
@@ -164,7 +168,7 @@ def side_hf(args, dist, tokenizer, cfg, table, scratch: Path) -> dict:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--side", choices=["ours", "hf"], required=True)
+    p.add_argument("--side", choices=["ours", "hf", "hf_grouped"], required=True)
     p.add_argument("--profile", choices=list(PROFILES), required=True)
     p.add_argument("--model", required=True)
     p.add_argument("--zero", default="ds_configs/zero2.json")
@@ -172,6 +176,8 @@ def main() -> None:
     p.add_argument("--examples", type=int, default=2000)
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--steps", type=int, default=6)
+    p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
+                   help="train.precision of every side (bf16: DeepSpeed's bf16 weights with fp32 master weights)")
     p.add_argument("--freeze-embeddings", action="store_true",
                    help="both sides: no gradients for the embedding tables (96M of e5-small's 118M parameters)")
     p.add_argument("--cache", required=True)
@@ -188,7 +194,7 @@ def main() -> None:
     dist.barrier()
     if dist.is_main:
         shutil.rmtree(scratch, ignore_errors=True)
-        result.update(side=args.side, profile=args.profile, micro=args.micro, steps=args.steps,
+        result.update(side=args.side, profile=args.profile, micro=args.micro, steps=args.steps, precision=args.precision,
                       freeze_embeddings=args.freeze_embeddings,
                       zero=args.zero, ranks=dist.world_size, tokens_per_s=result["tokens"] / result["seconds"])
         Path(args.out).write_text(json.dumps(result))

@@ -113,6 +113,15 @@ def test_a_done_run_without_keep_checkpoints_frees_them(data_dir, tmp_path, worl
     capsys.readouterr()
     run_target(load_config(args + ["train.keep_checkpoints=false"]))  # a rerun: DONE, so skipped
     assert "is DONE, skipping" in capsys.readouterr().out
+    # Validated only at the end: the last weights are the ones exported, and no checkpoint is
+    # written that DONE would delete; the exported model is the same as with the checkpoint.
+    once = args + ["train.eval_every=100", "eval.languages=en"]
+    with_ckpt = run_target(load_config(once + ["experiment=once-kept"]))
+    assert sorted(p.name for p in (with_ckpt / "checkpoints").glob("step*")) == ["step8"]
+    without = run_target(load_config(once + ["experiment=once", "train.keep_checkpoints=false"]))
+    assert (without / "DONE").exists() and not (without / "checkpoints").exists()
+    assert (json.loads((without / "results.json").read_text())["metrics"]
+            == json.loads((with_ckpt / "results.json").read_text())["metrics"])
 
 
 def test_phases_free_their_deepspeed_engines(data_dir, tmp_path, world_of_one, monkeypatch):

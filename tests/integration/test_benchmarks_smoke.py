@@ -26,10 +26,10 @@ def test_quick_benchmark_prints_every_figure(tmp_path):
     )
     assert proc.returncode == 0, proc.stdout[-6000:]
     lines = proc.stdout.splitlines()
-    for figure in "1234567":
+    for figure in "12345678":
         assert any(line.startswith(f"{figure} ") for line in lines), f"figure {figure} missing:\n{proc.stdout[-3000:]}"
     results = json.loads(saved.read_text())
-    for name in ("padding", "caching", "training", "mfu", "memory", "eval", "retrieval"):  # all but memory_bf16
+    for name in ("padding", "caching", "training", "mfu", "step", "memory", "eval", "retrieval"):  # all but memory_bf16
         assert name in results
     # Every rank's model-state bytes were measured for each ZeRO stage of the quick run (0 and 3).
     for stage in (0, 3):

@@ -260,3 +260,93 @@ def test_single_process_target_then_two_rank_evaluate_record_efficiency(tiny_mod
     record = json.loads((run / "results.json").read_text())["efficiency"]
     check_ordered(record, threads=1)
     assert record["sample"]["languages"] == {"en": 5, "fr": 5}
+
+
+# ---------------------------------------------------------------------------------------------
+# The interleaved comparison of several models (the report's inference-cost table).
+# ---------------------------------------------------------------------------------------------
+
+def test_rounds_are_summarised_with_intervals_ratios_and_verdicts():
+    p50 = {"none": [10.0, 12.0, 11.0, 13.0], "same": [10.2, 11.8, 11.1, 12.9], "slow": [20.0, 25.0, 22.0, 26.0]}
+    per_s = {"none": [100.0, 90.0, 95.0, 85.0], "same": [99.0, 91.0, 94.0, 86.0], "slow": [50.0, 44.0, 47.0, 42.0]}
+    out = efficiency.summarise_rounds({"latency_p50_ms": p50, "examples_per_s": per_s}, "none")
+    assert out["none"]["latency_p50_ms"]["verdict"] == "reference"
+    assert out["none"]["latency_p50_ms"]["ratio_to_reference"] == 1.0
+    lat = out["none"]["latency_p50_ms"]
+    assert lat["mean"] == pytest.approx(11.5) and lat["ci95"][0] < 11.5 < lat["ci95"][1]
+    # Student t (3 degrees of freedom): 3.182 x s / sqrt(4)
+    assert lat["ci95"][1] - 11.5 == pytest.approx(3.182446 * torch.tensor(p50["none"]).std().item() / 2, rel=1e-5)
+    # Same cost round by round: the paired ratio's interval holds 1, although the rounds vary by 30%.
+    assert out["same"]["latency_p50_ms"]["verdict"] == "no difference"
+    assert out["same"]["examples_per_s"]["verdict"] == "no difference"
+    assert out["slow"]["latency_p50_ms"]["verdict"] == "slower" and out["slow"]["examples_per_s"]["verdict"] == "slower"
+    assert out["slow"]["latency_p50_ms"]["ratio_to_reference"] == pytest.approx(2.0, abs=0.05)
+    assert out["slow"]["latency_p50_ms"]["rounds"] == p50["slow"]
+    faster = efficiency.summarise_rounds({"latency_p50_ms": {"none": p50["slow"], "fast": p50["none"]}}, "none")
+    assert faster["fast"]["latency_p50_ms"]["verdict"] == "faster"
+
+
+def test_models_are_timed_in_rotating_interleaved_rounds():
+    calls = []
+
+    def runner(name):
+        def run(batch):
+            calls.append((name, len(batch)))
+            return len(batch)
+        return run
+
+    inputs, lengths = list(range(5)), [3, 1, 4, 1, 5]
+    out = efficiency.compare({m: runner(m) for m in ("a", "b", "c")}, inputs, lengths,
+                             settings(warmup=1, batch_size=2), rounds=3, reference="a")
+    # A model's turn: 1 warm-up call, 5 batch-1 calls, then 3 batches of the throughput pass.
+    turns = [calls[i][0] for i in range(0, len(calls), 9)]
+    assert turns == ["a", "b", "c", "b", "c", "a", "c", "a", "b"]
+    assert [n for _, n in calls[:9]] == [1, 1, 1, 1, 1, 1, 2, 2, 1]
+    assert set(out) == {"a", "b", "c"} and all(len(out[m]["latency_p50_ms"]["rounds"]) == 3 for m in out)
+    with pytest.raises(ConfigError, match="reference model 'z'"):
+        efficiency.compare({"a": runner("a")}, inputs, lengths, settings(), rounds=1, reference="z")
+
+
+def test_grid_cost_comparison_reaches_the_report(tokenizer, mnli_fixture_dir, tmp_path):
+    """Finished target runs of two approaches -> inference_cost.json -> the report's table."""
+    from toolkit.families.multitask import export_model
+    from toolkit.pipeline import run_dirs
+    from toolkit.pipeline.cost import compare_runs
+    from toolkit.reporting.report import write_report
+    from toolkit.runtime.distributed import Dist
+
+    spec = get_task("xnli")
+    cfgs = []
+    for approach, score in (("english", 40.0), ("none", 35.0)):
+        cfg = load_config([f"data.data_dir={mnli_fixture_dir}", f"data.cache_dir={tmp_path / 'cache'}",
+                           f"output_root={tmp_path / 'runs'}", "experiment=cost", f"approach={approach}",
+                           "intermediate=mnli", "target=xnli", "eval.languages=en,de",
+                           "eval.efficiency_examples=6", "eval.efficiency_warmup=1", "eval.cost_rounds=3"])
+        run = run_dirs.target_dir(cfg)
+        torch.manual_seed(len(cfgs))
+        export_model(MultiTaskModel(tiny_encoder(tokenizer), {spec.name: spec}), tokenizer, run_dirs.model_dir(run), True)
+        (run / "results.json").write_text(json.dumps({
+            "task": "xnli", "approach": approach, "intermediate": "none" if approach == "none" else "mnli",
+            "seed": 1, "metrics": {"en": {"accuracy": score}}, "average": {"accuracy": score}, "score": score}))
+        (run / "DONE").write_text("")
+        cfgs.append(cfg)
+    dist = Dist(rank=0, local_rank=0, world_size=1, device=CPU)
+    out = compare_runs(cfgs, dist, run_dirs.cost_path(tmp_path / "runs" / "cost"))
+    entry = out["xnli"]
+    assert entry["reference"] == "none/none" and list(entry["models"]) == ["none/none", "english/mnli"]
+    assert entry["examples"] == 6 and entry["rounds"] == 3 and entry["languages"] == ["de", "en"]
+    assert entry["models"]["english/mnli"]["score"] == 40.0
+    assert json.loads((tmp_path / "runs" / "cost" / "inference_cost.json").read_text()) == json.loads(json.dumps(out))
+
+    table = write_report(tmp_path / "runs" / "cost")
+    assert [(e["target"], e["name"]) for e in table["inference_cost"]] == [("xnli", "none/none"), ("xnli", "english/mnli")]
+    markdown = (tmp_path / "runs" / "cost" / "report" / "report.md").read_text()
+    assert "## Inference cost" in markdown and "| xnli | none/none | 35.0 |" in markdown and "| reference |" in markdown
+    verdict = entry["models"]["english/mnli"]["latency_p50_ms"]["verdict"]
+    assert f": {verdict} |" in markdown
+    lines = (tmp_path / "runs" / "cost" / "report" / "inference_cost.csv").read_text().splitlines()
+    assert lines[0].startswith("target,name,reference,score,latency_p50_ms") and len(lines) == 3
+
+    cfgs[0].eval.cost_rounds = 0  # the reference's settings apply to its task: 0 skips it
+    cfgs[1].eval.cost_rounds = 0
+    assert compare_runs(cfgs, dist, tmp_path / "skipped.json") == {}

@@ -233,6 +233,10 @@ def test_run_grid_isolates_failures_and_skips_done_cells(tmp_path, monkeypatch, 
     out = capsys.readouterr().out
     assert "grid summary: 1 failed, 9 ran, 4 skipped" in out
     assert "skipped: english/cosmosqa/udpos/seed2: its intermediate run" in out
+    # Every cell that ran is listed with its wall time; the stand-in runs have no model to time.
+    times = out[out.index("cell wall times"):]
+    assert times.count(" s  ") == 10 and "s  english/mnli/xnli/seed1\n" in times
+    assert "inference cost xnli: not compared (DataError" in out and "holds no exported model" in out
     report = json.loads((grid.experiment_dir / "report" / "report.json").read_text())
     assert [r["name"] for r in report["rows"]] == ["none", "english/mnli"]
     assert report["rows"][1]["cells"]["xnli"]["delta"] == pytest.approx(5.0)

@@ -121,71 +121,52 @@ def test_report_without_finished_runs(tmp_path):
         write_report(tmp_path / "missing")
 
 
-def cost_record(p50: float, p95: float, per_s: float, tokens_per_s: float, device: str = "AMD EPYC (2 logical cores)") -> dict:
-    """An `efficiency` record as results.json holds it (toolkit/evaluation/efficiency.py)."""
-    return {"model": "encoder + tagging head", "parameters": 1000, "device": "cpu", "device_name": device,
-            "dtype": "float32", "torch_threads": 2,
-            "sample": {"examples": 256, "seed": 0, "warmup": 8, "languages": {"en": 128, "de": 128}, "mean_length": 30.0},
-            "latency_ms": {"batch_size": 1, "p50": p50, "p95": p95, "mean": (p50 + p95) / 2},
-            "throughput": {"batch_size": 32, "batches": 8, "examples_per_s": per_s, "tokens_per_s": tokens_per_s,
-                           "tokens": 7680, "seconds": 256 / per_s}}
+def cost_file(root: Path) -> dict:
+    """An <experiment>/inference_cost.json as a grid writes it (toolkit/pipeline/cost.py), from
+    made-up rounds: english/mnli costs what none costs round by round, english/cosmosqa twice."""
+    from toolkit.evaluation.efficiency import summarise_rounds
+
+    p50 = {"none": [10.0, 12.0, 11.0], "english/mnli": [10.1, 11.9, 11.0], "english/cosmosqa": [20.0, 25.0, 21.0]}
+    per_s = {"none": [100.0, 90.0, 95.0], "english/mnli": [99.0, 91.0, 95.0], "english/cosmosqa": [50.0, 44.0, 48.0]}
+    models = summarise_rounds({"latency_p50_ms": p50, "examples_per_s": per_s}, "none")
+    scores = {"none": 75.0, "english/mnli": 80.0, "english/cosmosqa": 78.0}
+    data = {"xnli": {"model": "encoder + pair_classification head", "reference": "none", "rounds": 3, "device": "cpu",
+                     "device_name": "AMD EPYC (2 logical cores)", "dtype": "float32", "torch_threads": 1,
+                     "batch_size": 32, "examples": 16, "warmup": 2, "languages": ["de", "en"],
+                     "models": {name: {"score": scores[name], **models[name]} for name in p50}}}
+    (root / "inference_cost.json").write_text(json.dumps(data))
+    return data
 
 
-# (approach, intermediate, target, seed) -> efficiency record; the other runs are older, without one.
-COSTS = {
-    ("none", "none", "xnli", 1): cost_record(10.0, 14.0, 200.0, 6000.0),
-    ("none", "none", "xnli", 2): cost_record(12.0, 18.0, 180.0, 5400.0),
-    ("english", "mnli", "udpos", 1): cost_record(20.0, 30.0, 100.0, 3000.0),
-    ("english", "cosmosqa", "xnli", 1): cost_record(11.0, 13.0, 190.0, 5700.0, device="NVIDIA A100-SXM4-80GB"),
-}
-
-
-def add_costs(root: Path) -> None:
-    for (approach, inter, task, seed), record in COSTS.items():
-        path = root / approach / inter / task / f"seed{seed}" / "results.json"
-        result = json.loads(path.read_text())
-        result["efficiency"] = record
-        path.write_text(json.dumps(result))
-
-
-def test_inference_cost_table_equals_the_results_files(tmp_path):
+def test_inference_cost_table_is_the_interleaved_comparison(tmp_path):
     write_tree(tmp_path / "exp")
-    add_costs(tmp_path / "exp")
+    data = cost_file(tmp_path / "exp")
     table = write_report(tmp_path / "exp")
-    cost = {(e["name"], e["target"]): e for e in table["inference_cost"]}
-    assert list(cost) == [("none", "xnli"), ("english/cosmosqa", "xnli"), ("english/mnli", "udpos")]
-    for (approach, inter, task, _), _record in COSTS.items():
-        name = "none" if approach == "none" else f"{approach}/{inter}"
-        records = [r for (a, i, t, _), r in COSTS.items() if (a, i, t) == (approach, inter, task)]
-        entry = cost[(name, task)]
-        assert entry["runs"] == len(records)
-        assert entry["latency_p50_ms"] == pytest.approx(statistics.fmean(r["latency_ms"]["p50"] for r in records))
-        assert entry["latency_p95_ms"] == pytest.approx(statistics.fmean(r["latency_ms"]["p95"] for r in records))
-        assert entry["latency_mean_ms"] == pytest.approx(statistics.fmean(r["latency_ms"]["mean"] for r in records))
-        assert entry["examples_per_s"] == pytest.approx(statistics.fmean(r["throughput"]["examples_per_s"] for r in records))
-        assert entry["tokens_per_s"] == pytest.approx(statistics.fmean(r["throughput"]["tokens_per_s"] for r in records))
-        # The score beside it is the accuracy table's cell (every seed, measured or not).
-        assert entry["score"] == pytest.approx(statistics.fmean(expected(approach, inter, task)))
-        assert entry["batch_size"] == [32] and entry["examples"] == [256] and entry["dtype"] == ["float32"]
-    # english/mnli xnli runs are older (no record): left out, and the report still builds.
-    assert ("english/mnli", "xnli") not in cost
+    cost = {(e["target"], e["name"]): e for e in table["inference_cost"]}
+    assert list(cost) == [("xnli", "none"), ("xnli", "english/mnli"), ("xnli", "english/cosmosqa")]
+    for (_, name), entry in cost.items():
+        model = data["xnli"]["models"][name]
+        assert entry["latency_p50_ms"] == model["latency_p50_ms"]["mean"]
+        assert entry["latency_p50_ci95"] == model["latency_p50_ms"]["ci95"]
+        assert entry["examples_per_s"] == model["examples_per_s"]["mean"] and entry["score"] == model["score"]
+    assert cost[("xnli", "none")]["latency_verdict"] == "reference"
+    assert cost[("xnli", "english/mnli")]["latency_verdict"] == "no difference"
+    assert cost[("xnli", "english/cosmosqa")]["latency_verdict"] == "slower"
+    assert cost[("xnli", "english/cosmosqa")]["throughput_verdict"] == "slower"
 
     out = tmp_path / "exp" / "report"
     assert json.loads((out / "report.json").read_text())["inference_cost"] == json.loads(json.dumps(table["inference_cost"]))
     markdown = (out / "report.md").read_text()
     assert "## Inference cost" in markdown
-    assert ("| none | xnli | 76.0 | 11.00 | 16.00 | 190.0 | 5700 | 2 | AMD EPYC (2 logical cores), float32, "
-            "2 threads, batch 32, n=256 |") in markdown
-    assert "| english/mnli | udpos | 75.2 | 20.00 | 30.00 | 100.0 | 3000 | 1 |" in markdown
-    assert "measured on different setups" in markdown  # the A100 row
+    assert "| xnli | none | 75.0 | 11.00 [" in markdown and "| reference |" in markdown
+    mnli = cost[("xnli", "english/mnli")]
+    low, high = mnli["latency_ratio_ci95"]
+    assert f"| {mnli['latency_ratio']:.2f}x [{low:.2f}, {high:.2f}]: no difference |" in markdown
+    assert "AMD EPYC (2 logical cores), float32, 1 threads, batch 32, n=16 x 3 rounds" in markdown
     rows = list(csv.DictReader(io.StringIO((out / "inference_cost.csv").read_text())))
-    assert len(rows) == 3
-    got = {(r["approach"], r["intermediate"], r["target"]): r for r in rows}
-    none = got[("none", "none", "xnli")]
-    assert float(none["latency_p50_ms"]) == pytest.approx(11.0) and float(none["latency_p95_ms"]) == pytest.approx(16.0)
-    assert float(none["examples_per_s"]) == pytest.approx(190.0) and float(none["tokens_per_s"]) == pytest.approx(5700.0)
-    assert none["runs"] == "2" and none["device"] == "AMD EPYC (2 logical cores)" and none["batch_size"] == "32"
-    assert got[("english", "cosmosqa", "xnli")]["device"] == "NVIDIA A100-SXM4-80GB"
+    assert [(r["target"], r["name"]) for r in rows] == list(cost)
+    assert float(rows[0]["latency_p50_ms"]) == pytest.approx(11.0)
+    assert rows[2]["latency_verdict"] == "slower" and len(rows[2]["latency_p50_ci95"].split(";")) == 2
 
 
 def test_report_of_runs_without_cost_records(tmp_path):
@@ -195,8 +176,9 @@ def test_report_of_runs_without_cost_records(tmp_path):
     out = tmp_path / "exp" / "report"
     assert "Inference cost" not in (out / "report.md").read_text()
     assert list(csv.reader(io.StringIO((out / "inference_cost.csv").read_text()))) == [
-        ["approach", "intermediate", "target", "score", "runs", "latency_p50_ms", "latency_p95_ms", "latency_mean_ms",
-         "examples_per_s", "tokens_per_s", "device", "dtype", "torch_threads", "batch_size", "examples"]]
+        ["target", "name", "reference", "score", "latency_p50_ms", "latency_p50_ci95", "latency_ratio",
+         "latency_ratio_ci95", "latency_verdict", "examples_per_s", "examples_per_s_ci95", "throughput_ratio",
+         "throughput_ratio_ci95", "throughput_verdict", "setup"]]
 
 
 def _provenance(commit: str, fingerprint: str, model_commit: str = "m" * 40) -> dict:

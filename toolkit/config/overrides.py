@@ -184,7 +184,7 @@ def check_values(cfg: RunConfig) -> None:
         raise ConfigError(f"train.collective_timeout_minutes must be > 0, got {cfg.train.collective_timeout_minutes}")
     if not 0 <= cfg.train.warmup_ratio < 1:
         raise ConfigError(f"train.warmup_ratio must be in [0, 1), got {cfg.train.warmup_ratio}")
-    for key, minimum in (("batch_size", 1), ("efficiency_examples", 1), ("efficiency_warmup", 0)):
+    for key, minimum in (("batch_size", 1), ("efficiency_examples", 1), ("efficiency_warmup", 0), ("cost_rounds", 0)):
         if getattr(cfg.eval, key) < minimum:
             raise ConfigError(f"eval.{key} must be >= {minimum}, got {getattr(cfg.eval, key)}")
     if cfg.model.max_seq_length < 8:

@@ -182,6 +182,13 @@ class EvalArgs:
     efficiency_warmup: int = _f(
         8, "Untimed batch-1 calls before eval.efficiency's latency is timed (allocator, kernel caches)."
     )
+    cost_rounds: int = _f(
+        5,
+        "A grid ends by timing every target task's models together on the same inputs (the report's "
+        "inference-cost table, <experiment>/inference_cost.json): this many interleaved rounds, each "
+        "timing every model once, give each number its 95% confidence interval. The models of one task "
+        "are held in memory together (rank 0, one device); 0 skips the comparison.",
+    )
 
 
 @dataclass

@@ -167,6 +167,15 @@ def validate(engine, data: PhaseData, cfg: RunConfig, pad_id: int, dist: Dist) -
     return {"tasks": per_task, "score": score}
 
 
+def _checkpoint_unused(cfg: RunConfig, state: TrainState, steps: int, tag: str) -> bool:
+    """Whether the checkpoint of this validation would never be read: the last step's, when the
+    live weights are the ones exported (they are the best, or nothing was scored) and the run's
+    checkpoints are deleted once it is DONE. Writing it costs weights plus optimizer states
+    (0.7 GB per run of the embedded encoder); a run killed before DONE resumes from the
+    previous checkpoint and repeats its last steps exactly."""
+    return state.step == steps and not cfg.train.keep_checkpoints and state.best_tag in (tag, None)
+
+
 def train(
     cfg: RunConfig,
     dist: Dist,
@@ -260,11 +269,14 @@ def train(
             tag = f"step{state.step}"
             if result["score"] is not None and (state.best_score is None or result["score"] > state.best_score):
                 state.best_tag, state.best_score = tag, result["score"]
-            state.last_tag = tag
             state.validation.append({"step": state.step, **result})
-            save_checkpoint(engine, ckpt_dir, tag, vars(state), dist)
+            saved = not _checkpoint_unused(cfg, state, steps, tag)
+            if saved:
+                state.last_tag = tag
+                save_checkpoint(engine, ckpt_dir, tag, vars(state), dist)
             if dist.is_main:
-                prune_checkpoints(ckpt_dir, cfg.train.max_checkpoints, {state.best_tag or ""})
+                if saved:
+                    prune_checkpoints(ckpt_dir, cfg.train.max_checkpoints, {state.best_tag or ""})
                 if result["score"] is not None:
                     print(f"step {state.step}: validation score {result['score']:.2f}", flush=True)
             dist.barrier()
@@ -279,7 +291,7 @@ def train(
             raise Preempted(state.step, str(ckpt_dir / tag))
     bar.close()
 
-    if state.best_tag and state.best_tag != state.last_tag:
+    if state.best_tag and state.best_tag != f"step{state.step}":
         # A full load: under ZeRO-3 the weights live in the optimizer's fp32 partitions, so a
         # module-only load would silently keep the last weights instead of the best.
         load_checkpoint(engine, ckpt_dir, dist, state.best_tag)

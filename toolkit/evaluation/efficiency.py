@@ -114,7 +114,7 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def _device_name(device: torch.device) -> str:
+def device_name(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
     if device.type == "cpu":
@@ -170,7 +170,7 @@ def _record(module: torch.nn.Module, description: str, sample: list[tuple[str, i
         "model": description,
         "parameters": sum(p.numel() for p in module.parameters()),
         "device": str(settings.device),
-        "device_name": _device_name(settings.device),
+        "device_name": device_name(settings.device),
         "dtype": str(settings.dtype).removeprefix("torch."),
         "torch_threads": torch.get_num_threads(),
         "sample": {"examples": len(sample), "seed": SAMPLE_SEED, "warmup": settings.warmup,
@@ -183,17 +183,11 @@ def _prepare(module: torch.nn.Module, settings: Settings) -> torch.nn.Module:
     return module.to(device=settings.device, dtype=settings.dtype).eval()
 
 
-@torch.inference_mode()
-def measure_model(model, spec: TaskSpec, features: Mapping[str, Sequence[dict]], pad_id: int,
-                  settings: Settings) -> dict[str, Any]:
-    """The efficiency record of a `MultiTaskModel` on `spec`'s evaluation features per language.
-
-    The model is moved to `settings.device` and `settings.dtype` and left in eval mode.
-    """
+def model_runner(model, spec: TaskSpec, pad_id: int, settings: Settings) -> Callable[[list[dict]], int]:
+    """One timed call of a `MultiTaskModel` (moved to the settings' device and dtype, eval mode):
+    features -> collated, served inputs -> host outputs; returns the batch's real tokens."""
     family = get_family(spec.family)
     model = _prepare(model, settings)
-    sample = draw_sample({lang: len(f) for lang, f in features.items()}, settings.examples)
-    inputs = [features[lang][i] for lang, i in sample]
 
     def run(batch: list[dict]) -> int:
         collated = family.collate(batch, pad_id)
@@ -203,6 +197,46 @@ def measure_model(model, spec: TaskSpec, features: Mapping[str, Sequence[dict]],
             value.float().cpu()
         return tokens
 
+    return run
+
+
+def encoder_runner(encoder, pad_id: int, layer: int, settings: Settings) -> Callable[[list[list[int]]], int]:
+    """One timed call of a bare encoder embedding sentences as retrieval does (mean-pooled hidden
+    state `layer`, L2-normalised): token ids -> host embeddings; returns the batch's real tokens."""
+    check_layer(encoder, layer)
+    encoder = _prepare(encoder, settings)
+
+    def run(batch: list[list[int]]) -> int:
+        padded = padded_inputs(batch, pad_id)
+        mask = padded["attention_mask"]
+        embed_batch(encoder, padded["input_ids"].to(settings.device), mask.to(settings.device), layer).cpu()
+        return int(mask.sum())
+
+    return run
+
+
+def model_inputs(features: Mapping[str, Sequence[dict]], examples: int) -> tuple[list[tuple[str, int]], list[dict]]:
+    """The timed sample of a trainable task: (language, index) pairs and their features."""
+    sample = draw_sample({lang: len(f) for lang, f in features.items()}, examples)
+    return sample, [features[lang][i] for lang, i in sample]
+
+
+def sentence_inputs(tokenizer, texts: Mapping[str, Sequence[str]], max_length: int,
+                    examples: int) -> tuple[list[tuple[str, int]], list[list[int]]]:
+    """The timed sample of a retrieval task: (language, index) pairs and their token ids."""
+    sample = draw_sample({lang: len(t) for lang, t in texts.items()}, examples)
+    return sample, sentence_ids(tokenizer, [texts[lang][i] for lang, i in sample], max_length)
+
+
+@torch.inference_mode()
+def measure_model(model, spec: TaskSpec, features: Mapping[str, Sequence[dict]], pad_id: int,
+                  settings: Settings) -> dict[str, Any]:
+    """The efficiency record of a `MultiTaskModel` on `spec`'s evaluation features per language.
+
+    The model is moved to `settings.device` and `settings.dtype` and left in eval mode.
+    """
+    run = model_runner(model, spec, pad_id, settings)
+    sample, inputs = model_inputs(features, settings.examples)
     lengths = [f["length"] for f in inputs]
     timings = time_inputs(inputs, lengths, run, settings)
     return _record(model, f"encoder + {spec.family} head", sample, settings, timings, lengths)
@@ -215,18 +249,8 @@ def measure_encoder(encoder, tokenizer, texts: Mapping[str, Sequence[str]], laye
 
     A call embeds sentences as retrieval does: mean-pooled hidden state `layer`, L2-normalised.
     """
-    check_layer(encoder, layer)
-    encoder = _prepare(encoder, settings)
-    sample = draw_sample({lang: len(t) for lang, t in texts.items()}, settings.examples)
-    inputs = sentence_ids(tokenizer, [texts[lang][i] for lang, i in sample], max_length)
-    pad_id = tokenizer.pad_token_id
-
-    def run(batch: list[list[int]]) -> int:
-        padded = padded_inputs(batch, pad_id)
-        mask = padded["attention_mask"]
-        embed_batch(encoder, padded["input_ids"].to(settings.device), mask.to(settings.device), layer).cpu()
-        return int(mask.sum())
-
+    run = encoder_runner(encoder, tokenizer.pad_token_id, layer, settings)
+    sample, inputs = sentence_inputs(tokenizer, texts, max_length, settings.examples)
     lengths = [len(ids) for ids in inputs]
     timings = time_inputs(inputs, lengths, run, settings)
     return _record(encoder, f"encoder, mean-pooled hidden state {layer}", sample, settings, timings, lengths)
@@ -238,6 +262,86 @@ def load_served_model(model_dir: str | Path, spec: TaskSpec):
         model = MultiTaskModel(load_encoder(str(model_dir)), {spec.name: spec})
     load_heads(model, model_dir)
     return model
+
+
+def _interval(values: Sequence[float], confidence: float = 0.95) -> tuple[float, float, float]:
+    """Mean of `values` and its two-sided Student-t confidence interval (a point for one value)."""
+    mean = float(np.mean(values))
+    if len(values) < 2:
+        return mean, mean, mean
+    from scipy.stats import t  # heavy: only the comparison needs it
+
+    half = float(t.ppf(0.5 + confidence / 2, len(values) - 1) * np.std(values, ddof=1) / np.sqrt(len(values)))
+    return mean, mean - half, mean + half
+
+
+@torch.inference_mode()
+def compare(runners: Mapping[str, Callable[[list[Any]], int]], inputs: Sequence[Any], lengths: Sequence[int],
+            settings: Settings, rounds: int, reference: str) -> dict[str, dict[str, Any]]:
+    """Several models timed on the same inputs, interleaved, with 95% confidence intervals.
+
+    Timings of one model taken minutes apart on a shared machine differ by more than models of
+    the same architecture do, so every round times each model once (latency of every input at
+    batch 1, then the length-sorted batched pass), in an order that rotates from round to round;
+    a model's number is the mean over rounds of its round's p50 (or inputs/s). Against
+    `reference` each round gives a ratio measured under that round's conditions; the mean ratio
+    and its interval say whether a model costs more: "no difference" when the interval holds 1.
+    """
+    if rounds < 1:
+        raise ConfigError(f"a comparison needs at least one round, got {rounds}")
+    if reference not in runners:
+        raise ConfigError(f"reference model {reference!r} is not among {', '.join(runners)}")
+    names = list(runners)
+    order = sorted(range(len(inputs)), key=lambda i: -lengths[i])
+    batches = [[inputs[i] for i in order[s : s + settings.batch_size]]
+               for s in range(0, len(order), settings.batch_size)]
+    p50 = {n: [] for n in names}
+    per_s = {n: [] for n in names}
+    for r in range(rounds):
+        for name in names[r % len(names):] + names[: r % len(names)]:
+            run = runners[name]
+            for i in range(settings.warmup):  # the caches the previous model left are another model's
+                run([inputs[i % len(inputs)]])
+            latencies = []
+            for item in inputs:
+                _synchronize(settings.device)
+                started = time.perf_counter()
+                run([item])
+                _synchronize(settings.device)
+                latencies.append((time.perf_counter() - started) * 1000.0)
+            p50[name].append(float(np.percentile(latencies, 50)))
+            _synchronize(settings.device)
+            started = time.perf_counter()
+            for batch in batches:
+                run(batch)
+            _synchronize(settings.device)
+            per_s[name].append(len(inputs) / (time.perf_counter() - started))
+    return summarise_rounds({"latency_p50_ms": p50, "examples_per_s": per_s}, reference)
+
+
+# How to read a ratio to the reference: below 1 is faster for latency, above 1 for throughput.
+FASTER_BELOW_ONE = {"latency_p50_ms": True, "examples_per_s": False}
+
+
+def summarise_rounds(values: Mapping[str, Mapping[str, Sequence[float]]], reference: str) -> dict[str, dict]:
+    """Per model and number (`values[number][model]`: one value per round), the mean with its 95%
+    interval, and the mean of the per-round ratios to `reference` with its interval and verdict:
+    "reference", "no difference" (the interval holds 1), "faster" or "slower"."""
+    out: dict[str, dict] = {}
+    for key, per_model in values.items():
+        for name, series in per_model.items():
+            mean, low, high = _interval(series)
+            ratio, ratio_low, ratio_high = _interval([a / b for a, b in zip(series, per_model[reference])])
+            if name == reference:
+                verdict = "reference"
+            elif ratio_low <= 1.0 <= ratio_high:
+                verdict = "no difference"
+            else:
+                verdict = "faster" if (ratio < 1.0) == FASTER_BELOW_ONE[key] else "slower"
+            out.setdefault(name, {})[key] = {
+                "mean": mean, "ci95": [low, high], "rounds": list(series), "ratio_to_reference": ratio,
+                "ratio_ci95": [ratio_low, ratio_high], "verdict": verdict}
+    return out
 
 
 # A record's headline numbers, name -> (section, key): the TensorBoard tags and report columns.

@@ -14,6 +14,7 @@ from toolkit.errors import ConfigError
 from toolkit.grid.spec import Cell, Grid
 from toolkit.models import encoder
 from toolkit.pipeline import run_dirs
+from toolkit.pipeline.cost import compare_runs
 from toolkit.pipeline.intermediate import run_intermediate
 from toolkit.pipeline.target import run_target
 from toolkit.reporting.report import to_markdown, write_report
@@ -36,6 +37,7 @@ class Outcome:
     cell: Cell
     result: str  # "ran", "skipped-done", "failed", "skipped"
     message: str = ""
+    seconds: float | None = None  # wall time of a cell that ran (or failed)
 
 
 def release_memory() -> None:
@@ -97,18 +99,23 @@ def run_grid(grid: Grid) -> list[Outcome]:
             continue
         started = time.perf_counter()
         error = attempt_cell(cell, dist)
+        seconds = time.perf_counter() - started
         if dist.is_main:
             print(f"grid [{i}/{len(grid.cells)}] {cell.name}: {'done' if error is None else 'failed'} in "
-                  f"{time.perf_counter() - started:.0f} s", flush=True)
+                  f"{seconds:.0f} s", flush=True)
         if error is None:
-            outcomes.append(Outcome(cell, "ran"))
+            outcomes.append(Outcome(cell, "ran", seconds=seconds))
             continue
         if dist.is_main:
             print(f"grid: {cell.name} FAILED (see {run_dirs.mark_failed(cell.run_dir, error)}):\n{error}", flush=True)
         if cell.kind == "intermediate":
             failed_intermediates.add(cell.run_dir)
-        outcomes.append(Outcome(cell, "failed", error.strip().splitlines()[-1]))
+        outcomes.append(Outcome(cell, "failed", error.strip().splitlines()[-1], seconds))
+    # Runs of a task finish minutes apart: their inference cost is compared in one interleaved pass.
+    started = time.perf_counter()
+    compare_runs([c.cfg for c in grid.cells if c.kind == "target"], dist, run_dirs.cost_path(grid.experiment_dir))
     if dist.is_main:
+        print(f"grid: inference-cost comparison done in {time.perf_counter() - started:.0f} s", flush=True)
         _final_report(grid)
         print(summary(outcomes), flush=True)
     dist.barrier()
@@ -128,6 +135,10 @@ def summary(outcomes: list[Outcome]) -> str:
     for o in outcomes:
         counts[o.result] = counts.get(o.result, 0) + 1
     lines = ["grid summary: " + ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))]
+    timed = [o for o in outcomes if o.seconds is not None]
+    if timed:
+        lines.append(f"cell wall times ({sum(o.seconds for o in timed):.0f} s in all):")
+        lines += [f"  {o.seconds:6.0f} s  {o.cell.name}" for o in timed]
     for o in outcomes:
         if o.result in ("failed", "skipped"):
             where = f" ({run_dirs.failed_path(o.cell.run_dir)})" if o.result == "failed" else ""

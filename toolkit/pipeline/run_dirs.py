@@ -160,6 +160,11 @@ def clear_failed(run_dir: Path) -> None:
     failed_path(run_dir).unlink(missing_ok=True)
 
 
+def cost_path(experiment: str | Path) -> Path:
+    """<experiment>/inference_cost.json: the interleaved inference-cost comparison of its target runs."""
+    return Path(experiment) / "inference_cost.json"
+
+
 def result_files(experiment: str | Path) -> list[Path]:
     """Every finished target run's results.json under an experiment folder, in path order."""
     return sorted(p for p in Path(experiment).glob(f"*/*/*/seed*/{RESULTS}") if is_done(p.parent))

@@ -36,7 +36,6 @@ class Row:
     params: int | None = None  # encoder parameters (results.json `params`, heads left out)
     corpora: list[dict] = field(default_factory=list)  # domain corpora of the intermediate mix
     benchmarks: set[str] = field(default_factory=set)  # the benchmarks its results were scored under
-    efficiency: dict[str, list[dict]] = field(default_factory=dict)  # target -> results.json records
 
     @property
     def name(self) -> str:
@@ -101,8 +100,6 @@ def collect(experiment_dir: str | Path) -> list[Row]:
         metric = get_task(task).metric
         for lang, metrics in result["metrics"].items():
             row.per_language.setdefault(task, {}).setdefault(lang, []).append(task_score(metric, metrics))
-        if "efficiency" in result:
-            row.efficiency.setdefault(task, []).append(result["efficiency"])
     if not rows:
         raise ConfigError(f"{root} has no finished target runs (results.json with DONE)")
     axes = list(dict.fromkeys(axis for r in rows.values() for axis in r.variant))

@@ -5,10 +5,10 @@ task order, and their average (labelled after the benchmark the cells were score
 "XTREME-R average"); a cell is the mean (and standard deviation over seeds) of `score` from the
 cells' results.json, and its change against the `none` row of the same variant. Then the
 research axes' comparisons (per axis, sequential vs multi-task, domain corpora) and the
-inference-cost table: per row and target, the score next to the latency (p50/p95 ms at batch 1)
-and throughput (inputs/s, tokens/s at the evaluation batch size) that results.json records
-under `efficiency`, averaged over the seeds that measured it (older runs have none and are left
-out). Written as Markdown, CSV (report.csv, inference_cost.csv), JSON and a PNG heat map, and as
+inference-cost table: per target and model, the score next to the latency (p50 ms at batch 1)
+and throughput (inputs/s at the evaluation batch size) with their 95% confidence intervals and
+the verdict against the `none` model, from the interleaved comparison a grid ends with
+(<experiment>/inference_cost.json, toolkit/pipeline/cost.py; none without it). Written as Markdown, CSV (report.csv, inference_cost.csv), JSON and a PNG heat map, and as
 TensorBoard runs under <experiment>/tb_compare/ (toolkit/reporting/tensorboard.py).
 """
 
@@ -21,10 +21,9 @@ import statistics
 from pathlib import Path
 
 from toolkit.approaches.translated import TRANSLATED_MARK
-from toolkit.evaluation.efficiency import NUMBERS as COST_NUMBERS  # averaged over seeds
 from toolkit.evaluation.significance import RESAMPLES
 from toolkit.io import atomic_path, atomic_write_text
-from toolkit.pipeline.run_dirs import is_control, report_row_name
+from toolkit.pipeline.run_dirs import cost_path, is_control, report_row_name
 from toolkit.pipeline.stages import FOLDER_CHAIN, JOIN
 from toolkit.reporting.cells import TEST, Row, benchmark_of, collect, provenance_notes, seed_stats
 from toolkit.reporting.protocol import (
@@ -87,10 +86,7 @@ def build_table(rows: list[Row], resamples: int = RESAMPLES) -> dict:
         t: {row.name: {lang: statistics.fmean(v) for lang, v in row.per_language.get(t, {}).items()} for row in rows}
         for t in targets
     }
-    table["inference_cost"] = [
-        _cost_entry(row, t, entry["cells"][t]["mean"])
-        for row, entry in zip(rows, table["rows"]) for t in targets if row.efficiency.get(t)
-    ]
+    table["inference_cost"] = []  # measured across runs: read_costs
     return table
 
 
@@ -240,64 +236,71 @@ def comparisons_markdown(comp: dict, columns: list[str]) -> list[str]:
     return lines
 
 
-# How the numbers were measured: name -> value of a record; the distinct values are listed.
-COST_SETUP = {
-    "device": lambda r: r["device_name"],
-    "dtype": lambda r: r["dtype"],
-    "torch_threads": lambda r: r["torch_threads"],
-    "batch_size": lambda r: r["throughput"]["batch_size"],
-    "examples": lambda r: r["sample"]["examples"],
-}
+def read_costs(experiment_dir: str | Path) -> list[dict]:
+    """The inference-cost table's entries (one per target and model) from the experiment's
+    interleaved comparison (toolkit/pipeline/cost.py); none when the grid did not measure it."""
+    path = cost_path(experiment_dir)
+    if not path.is_file():
+        return []
+    entries = []
+    for target, task in json.loads(path.read_text(encoding="utf-8")).items():
+        setup = (f"{task['device_name']}, {task['dtype']}, {task['torch_threads']} threads, batch "
+                 f"{task['batch_size']}, n={task['examples']} x {task['rounds']} rounds")
+        for name, m in task["models"].items():
+            lat, thr = m["latency_p50_ms"], m["examples_per_s"]
+            entries.append({
+                "name": name, "target": target, "reference": task["reference"], "score": m["score"],
+                "latency_p50_ms": lat["mean"], "latency_p50_ci95": lat["ci95"],
+                "latency_ratio": lat["ratio_to_reference"], "latency_ratio_ci95": lat["ratio_ci95"],
+                "latency_verdict": lat["verdict"],
+                "examples_per_s": thr["mean"], "examples_per_s_ci95": thr["ci95"],
+                "throughput_ratio": thr["ratio_to_reference"], "throughput_ratio_ci95": thr["ratio_ci95"],
+                "throughput_verdict": thr["verdict"], "setup": setup,
+            })
+    return entries
 
 
-def _cost_entry(row: Row, target: str, score: float) -> dict:
-    records = row.efficiency[target]
-    entry = {"name": row.name, "approach": row.approach, "intermediate": row.intermediate, "target": target,
-             "score": score, "runs": len(records)}
-    for name, (section, key) in COST_NUMBERS.items():
-        entry[name] = statistics.fmean(r[section][key] for r in records)
-    for name, value in COST_SETUP.items():
-        entry[name] = sorted({value(r) for r in records}, key=str)
-    return entry
-
-
-def _setup(entry: dict) -> str:
-    def one(name: str) -> str:
-        return "/".join(str(v) for v in entry[name])
-
-    return (f"{one('device')}, {one('dtype')}, {one('torch_threads')} threads, batch {one('batch_size')}, "
-            f"n={one('examples')}")
+def _versus(ratio: float, ci: list[float], verdict: str) -> str:
+    if verdict == "reference":
+        return "reference"
+    return f"{ratio:.2f}x [{ci[0]:.2f}, {ci[1]:.2f}]: {verdict}"
 
 
 def cost_markdown(table: dict) -> list[str]:
-    """The inference-cost table as Markdown lines (none when no run recorded its cost)."""
+    """The inference-cost table as Markdown lines (none when the grid did not compare costs)."""
     entries = table.get("inference_cost", [])
     if not entries:
         return []
     lines = ["## Inference cost", "",
-             "| approach / intermediate | target | score | p50 ms | p95 ms | inputs/s | tokens/s | runs | setup |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "| target | model | score | p50 ms [95% CI] | p50 vs reference | inputs/s [95% CI] | inputs/s vs reference |",
+             "|---|---|---|---|---|---|---|"]
     for e in entries:
-        lines.append(f"| {e['name']} | {e['target']} | {e['score']:.1f} | {e['latency_p50_ms']:.2f} | "
-                     f"{e['latency_p95_ms']:.2f} | {e['examples_per_s']:.1f} | {e['tokens_per_s']:.0f} | "
-                     f"{e['runs']} | {_setup(e)} |")
-    lines += ["", "Latency: one input at a time (p50/p95 over the timed sample); throughput: the same inputs "
-              "in length-sorted batches. Means over the runs (seeds) that measured it; numbers from "
-              "different setups are not comparable."]
-    if len({_setup(e) for e in entries}) > 1:
-        lines.append("**These rows were measured on different setups (see the last column).**")
+        low, high = e["latency_p50_ci95"]
+        tlow, thigh = e["examples_per_s_ci95"]
+        lines.append(f"| {e['target']} | {e['name']} | {e['score']:.1f} | {e['latency_p50_ms']:.2f} "
+                     f"[{low:.2f}, {high:.2f}] | {_versus(e['latency_ratio'], e['latency_ratio_ci95'], e['latency_verdict'])} | "
+                     f"{e['examples_per_s']:.1f} [{tlow:.1f}, {thigh:.1f}] | "
+                     f"{_versus(e['throughput_ratio'], e['throughput_ratio_ci95'], e['throughput_verdict'])} |")
+    setups = sorted({e["setup"] for e in entries})
+    lines += ["", "Every model of a target was timed on the same inputs, in interleaved rounds (each round "
+              "times each model once): latency one input at a time (the round's p50), throughput the same "
+              "inputs in length-sorted batches; means over rounds with Student-t 95% intervals. \"vs "
+              "reference\" is the mean per-round ratio to the target's `none` model: \"no difference\" when "
+              "its interval holds 1. Measured on: " + "; ".join(setups) + "."]
     return lines
 
 
 def cost_csv(table: dict) -> str:
-    """The inference-cost table as CSV (one line per row and target; setup values ';'-joined)."""
+    """The inference-cost table as CSV (one line per target and model; intervals as low;high)."""
     buf = io.StringIO()
     writer = csv.writer(buf)
-    writer.writerow(["approach", "intermediate", "target", "score", "runs", *COST_NUMBERS, *COST_SETUP])
+    columns = ["target", "name", "reference", "score", "latency_p50_ms", "latency_p50_ci95", "latency_ratio",
+               "latency_ratio_ci95", "latency_verdict", "examples_per_s", "examples_per_s_ci95",
+               "throughput_ratio", "throughput_ratio_ci95", "throughput_verdict", "setup"]
+    writer.writerow(columns)
     for e in table.get("inference_cost", []):
-        writer.writerow([e["approach"], e["intermediate"], e["target"], f"{e['score']:.4f}", e["runs"],
-                         *(f"{e[name]:.4f}" for name in COST_NUMBERS),
-                         *(";".join(str(v) for v in e[name]) for name in COST_SETUP)])
+        writer.writerow([";".join(f"{v:.4f}" for v in e[c]) if isinstance(e[c], list)
+                         else f"{e[c]:.4f}" if isinstance(e[c], float) else e[c] for c in columns])
     return buf.getvalue()
 
 
@@ -504,6 +507,7 @@ def write_report(experiment_dir: str | Path, out_dir: str | Path | None = None) 
     rows = collect(experiment_dir)
     table = build_table(rows)
     table["provenance_differences"] = provenance_notes(experiment_dir)
+    table["inference_cost"] = read_costs(experiment_dir)
     out = Path(out_dir) if out_dir else Path(experiment_dir) / "report"
     out.mkdir(parents=True, exist_ok=True)
     for name, text in (("report.md", to_markdown(table)), ("report.csv", to_csv(table)),

@@ -246,8 +246,8 @@ def xquad_sources(spec: TaskSpec, req: LoadRequest) -> tuple[HubSource, ...]:
     return (HubSource(XTREME_HUB, f"XQuAD.{lang}", "validation", "main", columns=_QA_COLUMNS).at(revision_of(spec, req)),)
 
 
-def mlqa_sources(spec: TaskSpec, req: LoadRequest) -> tuple[HubSource, ...]:
-    """google/xtreme `MLQA.<context>.<question>`: validation and test."""
+def _checked_mlqa_request(spec: TaskSpec, req: LoadRequest) -> tuple[str, str]:
+    """(context, question) languages of an MLQA load, after checking its languages and split."""
     context_lang, question_lang = mlqa_languages(req.language)
     for lang in (context_lang, question_lang):
         if lang not in spec.languages:
@@ -256,6 +256,12 @@ def mlqa_sources(spec: TaskSpec, req: LoadRequest) -> tuple[HubSource, ...]:
         raise _no_train_split(spec)
     if req.split not in ("validation", "test"):
         raise ConfigError(f"mlqa has splits validation and test, not {req.split!r}")
+    return context_lang, question_lang
+
+
+def mlqa_sources(spec: TaskSpec, req: LoadRequest) -> tuple[HubSource, ...]:
+    """google/xtreme `MLQA.<context>.<question>`: validation and test."""
+    context_lang, question_lang = _checked_mlqa_request(spec, req)
     return (HubSource(XTREME_HUB, f"MLQA.{context_lang}.{question_lang}", req.split, "main",
                       columns=_QA_COLUMNS).at(revision_of(spec, req)),)
 
@@ -330,14 +336,7 @@ def load_mlqa(spec: TaskSpec, req: LoadRequest) -> list[SpanQAExample]:
     `MLQA.<context>.<question>`. Local: `<data_dir>/MLQA_V1/<dev|test>/<dev|test>-context-<c>-
     question-<q>.json` (XTREME's layout; `<data_dir>` may also be the MLQA_V1 folder itself).
     """
-    context_lang, question_lang = mlqa_languages(req.language)
-    for lang in (context_lang, question_lang):
-        if lang not in spec.languages:
-            raise ConfigError(f"mlqa has no language {lang!r}; its languages: {', '.join(spec.languages)}")
-    if req.split == "train":
-        raise _no_train_split(spec)
-    if req.split not in ("validation", "test"):
-        raise ConfigError(f"mlqa has splits validation and test, not {req.split!r}")
+    context_lang, question_lang = _checked_mlqa_request(spec, req)
     if req.data_dir is None:
         return read_hub(mlqa_sources(spec, req)[0], False, req.max_examples)
     split = "dev" if req.split == "validation" else "test"

@@ -232,8 +232,8 @@ def squad_sources(spec: TaskSpec, req: LoadRequest) -> tuple[HubSource, ...]:
     return (HubSource(path, config, req.split, "main", columns=columns).at(revision_of(spec, req)),)
 
 
-def xquad_sources(spec: TaskSpec, req: LoadRequest) -> tuple[HubSource, ...]:
-    """google/xtreme `XQuAD.<lang>`, its one split `validation` (our test)."""
+def _checked_xquad_request(spec: TaskSpec, req: LoadRequest) -> str:
+    """The language of an XQuAD load, after checking it and that the split is its one split."""
     lang = _language(spec, req)
     if req.split == "train":
         raise _no_train_split(spec)
@@ -242,6 +242,12 @@ def xquad_sources(spec: TaskSpec, req: LoadRequest) -> tuple[HubSource, ...]:
             f"xquad has a single evaluation split, 'test' (the Hub calls it 'validation'); got "
             f"{req.split!r}. Validate during training on the dev set of {spec.train_task!r}"
         )
+    return lang
+
+
+def xquad_sources(spec: TaskSpec, req: LoadRequest) -> tuple[HubSource, ...]:
+    """google/xtreme `XQuAD.<lang>`, its one split `validation` (our test)."""
+    lang = _checked_xquad_request(spec, req)
     require_google_xtreme(spec, lang)
     return (HubSource(XTREME_HUB, f"XQuAD.{lang}", "validation", "main", columns=_QA_COLUMNS).at(revision_of(spec, req)),)
 
@@ -305,14 +311,7 @@ def load_xquad(spec: TaskSpec, req: LoadRequest) -> list[SpanQAExample]:
     Hub: `google/xtreme` config `XQuAD.<lang>` (fields id, context, question, answers).
     Local: `<data_dir>/xquad.<lang>.json` (deepmind/xquad's files, as XTREME downloads them).
     """
-    lang = _language(spec, req)
-    if req.split == "train":
-        raise _no_train_split(spec)
-    if req.split != "test":
-        raise ConfigError(
-            f"xquad has a single evaluation split, 'test' (the Hub calls it 'validation'); got "
-            f"{req.split!r}. Validate during training on the dev set of {spec.train_task!r}"
-        )
+    lang = _checked_xquad_request(spec, req)
     if req.data_dir is None:
         return read_hub(xquad_sources(spec, req)[0], False, req.max_examples)
     path = require_file(Path(req.data_dir) / f"xquad.{lang}.json", f"xquad {lang}")

@@ -333,15 +333,15 @@ def test_grid_cost_comparison_reaches_the_report(tokenizer, mnli_fixture_dir, tm
     dist = Dist(rank=0, local_rank=0, world_size=1, device=CPU)
     out = compare_runs(cfgs, dist, run_dirs.cost_path(tmp_path / "runs" / "cost"))
     entry = out["xnli"]
-    assert entry["reference"] == "none/none" and list(entry["models"]) == ["none/none", "english/mnli"]
+    assert entry["reference"] == "none" and list(entry["models"]) == ["none", "english/mnli"]
     assert entry["examples"] == 6 and entry["rounds"] == 3 and entry["languages"] == ["de", "en"]
     assert entry["models"]["english/mnli"]["score"] == 40.0
     assert json.loads((tmp_path / "runs" / "cost" / "inference_cost.json").read_text()) == json.loads(json.dumps(out))
 
     table = write_report(tmp_path / "runs" / "cost")
-    assert [(e["target"], e["name"]) for e in table["inference_cost"]] == [("xnli", "none/none"), ("xnli", "english/mnli")]
+    assert [(e["target"], e["name"]) for e in table["inference_cost"]] == [("xnli", "none"), ("xnli", "english/mnli")]
     markdown = (tmp_path / "runs" / "cost" / "report" / "report.md").read_text()
-    assert "## Inference cost" in markdown and "| xnli | none/none | 35.0 |" in markdown and "| reference |" in markdown
+    assert "## Inference cost" in markdown and "| xnli | none | 35.0 |" in markdown and "| reference |" in markdown
     verdict = entry["models"]["english/mnli"]["latency_p50_ms"]["verdict"]
     assert f": {verdict} |" in markdown
     lines = (tmp_path / "runs" / "cost" / "report" / "inference_cost.csv").read_text().splitlines()

@@ -32,7 +32,8 @@ from toolkit.tasks.retrieval import read_split
 
 def label(cfg: RunConfig, seeds: int) -> str:
     """A model's name in the comparison: its report row, plus the seed when a task has several."""
-    return run_dirs.row_name(cfg) + (f"/seed{cfg.seed}" if seeds > 1 else "")
+    row = run_dirs.report_row_name(cfg.approach, run_dirs.intermediate_name(cfg), cfg.variant)
+    return row + (f"/seed{cfg.seed}" if seeds > 1 else "")
 
 
 def _settings(cfg: RunConfig, dist: Dist) -> efficiency.Settings:

@@ -31,7 +31,8 @@ FULL = dict(profiles=("mnli", "squad"), stages=(0, 1, 2, 3), freeze_embeddings=T
             step_batches=3, step_repeats=3, quick=False)
 QUICK = dict(profiles=("mnli",), stages=(0, 3), freeze_embeddings=False, mnli_micro=4, squad_micro=2, warmup=1, steps=2, repeats=1, eval_per_language=20,
              eval_batch=8, retrieval_n=4000, naive_n=1000, cache_examples=500, padding_examples=1000,
-             step_batches=1, step_repeats=1, quick=True)
+             step_batches=1, step_repeats=1, quick=True,
+             sides=("ours", "hf_grouped", "ours_bf16"))  # the default-batching peer runs the same worker code
 FIGURES = ["padding", "caching", "training", "mfu", "step", "memory", "memory_bf16", "eval", "retrieval"]
 ZERO = "ds_configs/zero2.json"
 RANKS = 2  # common.launch's default

@@ -53,3 +53,11 @@ def tiny_model_dir(tmp_path_factory) -> Path:
 def mnli_fixture_dir(tmp_path_factory) -> Path:
     """A `data.data_dir` holding a small learnable MNLI (jsonl) and XNLI en/de/fr (XTREME tsv)."""
     return write_mnli_fixture(tmp_path_factory.mktemp("nli_data"))
+
+
+def pytest_collection_modifyitems(config, items):
+    """Files with slow tests run first. Under `pytest -n 2 --dist loadfile` (.ci/run) each worker
+    takes whole files in this order, so the long end-to-end files start early and the many short
+    files fill the gaps, instead of one worker finishing a long file alone at the end."""
+    slow_files = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow_files)  # stable: order within a file is kept

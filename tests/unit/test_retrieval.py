@@ -444,7 +444,7 @@ def test_every_shared_tatoeba_file_loads():
         assert len(split.sources) == len(split.targets) == len(split.gold) > 300
 
 
-EMBEDDED_LANGUAGES = ["de", "fr", "es", "ru", "zh"]
+EMBEDDED_LANGUAGES = ["de", "zh"]  # a Latin script and a CJK one; docs/evaluation.md has all 30
 
 
 @pytest.mark.slow  # about a minute per language on 2 CPU cores

@@ -33,6 +33,7 @@ class Row:
     per_language: dict[str, dict[str, list[float]]] = field(default_factory=dict)  # target -> lang -> scores
     runs: dict[str, dict[int, Path]] = field(default_factory=dict)  # target -> seed -> run folder
     seqeval: dict[str, dict[int, str]] = field(default_factory=dict)  # target -> seed -> eval.seqeval used
+    provenance: dict[str, dict[int, dict]] = field(default_factory=dict)  # target -> seed -> what it read
     params: int | None = None  # encoder parameters (results.json `params`, heads left out)
     corpora: list[dict] = field(default_factory=list)  # domain corpora of the intermediate mix
     benchmarks: set[str] = field(default_factory=set)  # the benchmarks its results were scored under
@@ -90,6 +91,8 @@ def collect(experiment_dir: str | Path) -> list[Row]:
         row.runs.setdefault(task, {})[seed] = path.parent
         # Files written before `scoring` existed were scored with the published-number behaviour.
         row.seqeval.setdefault(task, {})[seed] = (result.get("scoring") or {}).get("seqeval", SEQEVAL_PUBLISHED)
+        if result.get("provenance"):
+            row.provenance.setdefault(task, {})[seed] = result["provenance"]
         if result.get("dev"):
             row.dev_scores.setdefault(task, {})[seed] = result["dev"]["score"]
         if result["score"] is None:
@@ -132,13 +135,12 @@ def example_stats_of(row: Row, task: str, part: str, benchmark: str) -> dict[str
     return out
 
 
-def provenance_notes(experiment_dir: str | Path) -> list[str]:
+def provenance_notes(rows: list[Row]) -> list[str]:
     """Per target, where the cells the table compares read different data or started from a
     different model commit (results.json `provenance`); empty when all agree."""
     by_target: dict[str, list[tuple[str, dict]]] = {}
-    for path in result_files(Path(experiment_dir)):
-        result = json.loads(path.read_text(encoding="utf-8"))
-        name = f"{report_row_name(result['approach'], result['intermediate'], result.get('variant') or {})} " \
-               f"seed{result['seed']}"
-        by_target.setdefault(result["task"], []).append((name, result))
+    for row in rows:
+        for task, seeds in row.provenance.items():
+            by_target.setdefault(task, []).extend(
+                (f"{row.name} seed{seed}", {"provenance": prov}) for seed, prov in seeds.items())
     return [f"{task}: {line}" for task, named in by_target.items() for line in differences(named)]

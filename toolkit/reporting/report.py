@@ -37,7 +37,8 @@ from toolkit.tasks.registry import get_task
 def build_table(rows: list[Row], resamples: int = RESAMPLES) -> dict:
     """The report as data: columns, and per row the mean/std/delta of each target and the average
     (test, every row); the paper's Table 1 (`dev`) and Table 2 (`test`, chosen on dev); the
-    published numbers beside ours; the research axes' comparisons and the inference cost.
+    published numbers beside ours; the research axes' comparisons. write_report adds where the
+    cells' provenance differs and the inference cost (the grid's inference_cost.json).
 
     `benchmark` describes the average: its label, the targets it covers, and the benchmark's
     tasks it leaves out (not run in this experiment, or not run by this toolkit).
@@ -86,7 +87,6 @@ def build_table(rows: list[Row], resamples: int = RESAMPLES) -> dict:
         t: {row.name: {lang: statistics.fmean(v) for lang, v in row.per_language.get(t, {}).items()} for row in rows}
         for t in targets
     }
-    table["inference_cost"] = []  # measured across runs: read_costs
     return table
 
 
@@ -506,7 +506,7 @@ def write_report(experiment_dir: str | Path, out_dir: str | Path | None = None) 
     """Build the report of an experiment folder into `out_dir` (default: <experiment>/report)."""
     rows = collect(experiment_dir)
     table = build_table(rows)
-    table["provenance_differences"] = provenance_notes(experiment_dir)
+    table["provenance_differences"] = provenance_notes(rows)
     table["inference_cost"] = read_costs(experiment_dir)
     out = Path(out_dir) if out_dir else Path(experiment_dir) / "report"
     out.mkdir(parents=True, exist_ok=True)

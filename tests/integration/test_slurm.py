@@ -303,7 +303,9 @@ def test_requeued_intermediate_resumes_with_the_local_loss_curve(flow):
     run = "s/english/mnli/tb"
     slurm, local = scalars(flow["tmp"] / "runs" / run)["train/loss"], scalars(flow["tmp"] / "local" / run)["train/loss"]
     assert [s for s, _ in slurm] == [s for s, _ in local] == list(range(2, INTERMEDIATE_STEPS + 1, 2))
-    assert slurm == local  # the same curve, before and after the requeue
+    # The same curve, before and after the requeue. Bit-exact on some CPUs; on an AVX-512 EPYC the
+    # resumed steps differed in fp32's last bits (0.9380764961 vs 0.9380764365 at step 58).
+    assert [loss for _, loss in slurm] == pytest.approx([loss for _, loss in local], rel=1e-6, abs=0)
 
 
 @pytest.mark.slow

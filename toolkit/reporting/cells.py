@@ -142,5 +142,5 @@ def provenance_notes(rows: list[Row]) -> list[str]:
     for row in rows:
         for task, seeds in row.provenance.items():
             by_target.setdefault(task, []).extend(
-                (f"{row.name} seed{seed}", {"provenance": prov}) for seed, prov in seeds.items())
+                (f"{row.name} seed{seed}", prov) for seed, prov in seeds.items())
     return [f"{task}: {line}" for task, named in by_target.items() for line in differences(named)]

@@ -90,13 +90,12 @@ def _state(entry: dict) -> str:
     return f"commit {entry['commit']}, {entry['rows']} rows, fingerprint {entry['fingerprint']}"
 
 
-def differences(named_results: Sequence[tuple[str, dict]]) -> list[str]:
+def differences(named_provenance: Sequence[tuple[str, dict]]) -> list[str]:
     """Where the provenance of compared runs differs, one line per dataset split or model:
-    `(run name, results.json dict)` pairs in; runs without provenance are skipped."""
+    `(run name, results.json "provenance")` pairs in; runs without provenance are skipped."""
     splits: dict[str, dict[str, list[str]]] = {}
     models: dict[str, list[str]] = {}
-    for name, results in named_results:
-        prov = results.get("provenance")
+    for name, prov in named_provenance:
         if not prov:
             continue
         for entry in prov.get("data", []):
